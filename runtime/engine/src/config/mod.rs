@@ -1,0 +1,380 @@
+//! Typed configuration, layered defaults < `runtime.toml` < `RUNTIME_*` environment < CLI flags.
+//!
+//! Environment keys nest with `__`: `RUNTIME_DATABASE__URL`, `RUNTIME_APPS__CUSTOMERS__PORT`.
+//! Unknown keys are refused with the key's name and where it came from. [`Config::check`] turns
+//! the raw layers into a [`CheckedConfig`] against the apps the binary links.
+
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use secret::DatabaseUrl;
+
+/// The whole configuration as read from its layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub migrations: MigrationsConfig,
+    /// Per-app settings, keyed by app name; an app without an entry uses its manifest's defaults.
+    pub apps: BTreeMap<String, AppConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.sqlite` (created on first start) or `postgres://user:pass@host/db`.
+    pub url: DatabaseUrl,
+    /// Connections in the one pool shared by every app.
+    pub max_connections: u32,
+    /// Seconds a request waits for a free connection before it gets a 503.
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The address every listener binds.
+    pub host: String,
+    /// The port of the composed API (every app together).
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Rows a list returns when the request names no `limit`.
+    pub default_limit: u32,
+    /// The largest `limit` a request may ask for.
+    pub max_limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrationsConfig {
+    /// The folder holding the one migration set.
+    pub dir: PathBuf,
+    /// Whether `runtime start` applies pending migrations before serving.
+    pub apply_on_start: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// The app's own port; its manifest's default port when absent.
+    pub port: Option<u16>,
+    /// Whether `runtime start` serves the app on its own port and in the composed API.
+    pub enabled: Option<bool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: DatabaseConfig::default(),
+            server: ServerConfig::default(),
+            limits: LimitsConfig::default(),
+            migrations: MigrationsConfig::default(),
+            apps: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: DatabaseUrl::new("sqlite://data/runtime.sqlite"),
+            max_connections: 10,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 3042,
+            workers: 0,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            default_limit: 10,
+            max_limit: 100,
+        }
+    }
+}
+
+impl Default for MigrationsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("migrations"),
+            apply_on_start: false,
+        }
+    }
+}
+
+/// Values given on the command line; each one set overrides every other layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<CliDatabase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<CliServer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CliDatabase {
+    pub url: DatabaseUrl,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CliServer {
+    pub port: u16,
+}
+
+impl CliOverrides {
+    pub fn new(database_url: Option<String>, port: Option<u16>) -> Self {
+        Self {
+            database: database_url.map(|url| CliDatabase {
+                url: DatabaseUrl::new(url),
+            }),
+            server: port.map(|port| CliServer { port }),
+        }
+    }
+}
+
+/// Where the configuration file comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigFile {
+    /// `runtime.toml` in the working directory, if there is one.
+    Default,
+    /// A file the user named; it must exist.
+    Named(PathBuf),
+}
+
+/// A configuration that could not be read or does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist (check --config)")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration key `{key}`: {reason}")]
+    Key { key: String, reason: String },
+}
+
+impl Config {
+    /// Reads every layer: defaults, the file, `RUNTIME_*` variables, then the CLI flags.
+    pub fn load(file: &ConfigFile, cli: &CliOverrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        figment = match file {
+            ConfigFile::Default => figment.merge(Toml::file("runtime.toml")),
+            ConfigFile::Named(path) if path.is_file() => figment.merge(Toml::file_exact(path)),
+            ConfigFile::Named(path) => return Err(ConfigError::MissingFile(path.clone())),
+        };
+        figment
+            .merge(Env::prefixed("RUNTIME_").split("__"))
+            .merge(Serialized::defaults(cli))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// Checks the configuration against the apps the binary links (`(name, default port)`).
+    pub fn check(self, linked: &[(&str, u16)]) -> Result<CheckedConfig, ConfigError> {
+        for name in self.apps.keys() {
+            if !linked.iter().any(|(linked_name, _)| linked_name == name) {
+                let known: Vec<&str> = linked.iter().map(|(n, _)| *n).collect();
+                return Err(ConfigError::Key {
+                    key: format!("apps.{name}"),
+                    reason: format!(
+                        "no app named `{name}` is linked into this binary (known apps: {})",
+                        known.join(", ")
+                    ),
+                });
+            }
+        }
+        let limits = &self.limits;
+        if limits.max_limit == 0 {
+            return Err(key_error("limits.max_limit", "must be at least 1"));
+        }
+        if limits.default_limit == 0 || limits.default_limit > limits.max_limit {
+            return Err(key_error(
+                "limits.default_limit",
+                &format!("must be between 1 and limits.max_limit ({})", limits.max_limit),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(key_error("database.max_connections", "must be at least 1"));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(key_error("server.max_body_bytes", "must be at least 1"));
+        }
+        let mut apps = Vec::new();
+        for (name, default_port) in linked {
+            let entry = self.apps.get(*name).cloned().unwrap_or_default();
+            apps.push(AppSettings {
+                name: (*name).to_string(),
+                port: entry.port.unwrap_or(*default_port),
+                enabled: entry.enabled.unwrap_or(true),
+            });
+        }
+        let mut taken: Vec<(u16, String)> = vec![(self.server.port, "server.port".into())];
+        for app in apps.iter().filter(|app| app.enabled) {
+            if app.port == 0 {
+                continue;
+            }
+            if let Some((_, owner)) = taken.iter().find(|(port, _)| *port == app.port) {
+                return Err(key_error(
+                    &format!("apps.{}.port", app.name),
+                    &format!("port {} is already used by `{owner}`; give each app its own port", app.port),
+                ));
+            }
+            taken.push((app.port, format!("apps.{}.port", app.name)));
+        }
+        Ok(CheckedConfig { raw: self, apps })
+    }
+}
+
+fn key_error(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// One app's effective settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    pub name: String,
+    pub port: u16,
+    pub enabled: bool,
+}
+
+/// A configuration checked against the linked apps.
+#[derive(Debug, Clone)]
+pub struct CheckedConfig {
+    pub raw: Config,
+    pub apps: Vec<AppSettings>,
+}
+
+impl CheckedConfig {
+    pub fn database(&self) -> &DatabaseConfig {
+        &self.raw.database
+    }
+
+    pub fn server(&self) -> &ServerConfig {
+        &self.raw.server
+    }
+
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.raw.limits
+    }
+
+    pub fn migrations_dir(&self) -> &Path {
+        &self.raw.migrations.dir
+    }
+
+    pub fn app(&self, name: &str) -> Option<&AppSettings> {
+        self.apps.iter().find(|app| app.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    const LINKED: &[(&str, u16)] = &[("customers", 3044), ("products", 3045)];
+
+    fn load(jail_file: Option<&str>) -> Result<Config, ConfigError> {
+        let file = match jail_file {
+            Some(name) => ConfigFile::Named(name.into()),
+            None => ConfigFile::Default,
+        };
+        Config::load(&file, &CliOverrides::default())
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "runtime.toml",
+                "[server]\nport = 4000\n[database]\nurl = \"sqlite://file.db\"\n[apps.customers]\nport = 4001\n",
+            )?;
+            jail.set_env("RUNTIME_SERVER__PORT", "5000");
+            jail.set_env("RUNTIME_APPS__PRODUCTS__ENABLED", "false");
+            let config = load(None).expect("loads");
+            assert_eq!(config.server.port, 5000);
+            assert_eq!(config.database.url.expose(), "sqlite://file.db");
+            let cli = CliOverrides::new(Some("postgres://u:p@h/db".into()), Some(6000));
+            let config = Config::load(&ConfigFile::Default, &cli).expect("loads");
+            assert_eq!(config.server.port, 6000);
+            assert_eq!(config.database.url.expose(), "postgres://u:p@h/db");
+            let checked = config.check(LINKED).expect("valid");
+            assert_eq!(checked.app("customers").map(|a| a.port), Some(4001));
+            assert_eq!(checked.app("products").map(|a| a.enabled), Some(false));
+            assert_eq!(checked.app("products").map(|a| a.port), Some(3045));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("runtime.toml", "[server]\nprot = 1\n")?;
+            let err = load(None).expect_err("unknown key").to_string();
+            assert!(err.contains("prot"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_app_and_shared_port_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("runtime.toml", "[apps.billing]\nport = 1\n")?;
+            let err = load(None).expect("loads").check(LINKED).expect_err("no such app");
+            assert!(err.to_string().contains("apps.billing"), "{err}");
+            jail.create_file("runtime.toml", "[apps.products]\nport = 3044\n")?;
+            let err = load(None).expect("loads").check(LINKED).expect_err("same port");
+            let text = err.to_string();
+            assert!(text.contains("apps.products.port") && text.contains("apps.customers.port"), "{text}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error() {
+        Jail::expect_with(|_| {
+            let err = load(Some("nope.toml")).expect_err("missing");
+            assert!(err.to_string().contains("nope.toml"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.create_file("runtime.toml", "[limits]\ndefault_limit = 500\n")?;
+            let err = load(None).expect("loads").check(LINKED).expect_err("too big");
+            assert!(err.to_string().contains("limits.default_limit"));
+            Ok(())
+        });
+    }
+}

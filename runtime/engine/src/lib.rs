@@ -1,0 +1,14 @@
+//! The generic engine of the modular monolith runtime.
+//!
+//! The pipeline runs one way: [`config`] -> [`catalog`] (introspected once) -> [`model`] (each
+//! app's allowlist applied) -> adapters ([`rest`]) -> [`query`] operations -> [`sql`] statements
+//! -> [`db`]. The engine knows tables, never a particular app: apps hand it an [`App`].
+
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod migrate;
+pub mod model;
+pub mod query;
+pub mod sql;

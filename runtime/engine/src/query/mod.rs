@@ -1,0 +1,206 @@
+//! The neutral operations both adapters (REST, GraphQL, apps' own code) produce and the SQL
+//! builder consumes. Fields and entities are indices into an [`crate::model::AppModel`], so an
+//! operation can only name what the app can see.
+
+mod coerce;
+mod value;
+
+pub use coerce::{coerce_json, coerce_text};
+pub use value::Value;
+
+/// Comparison operators of `where` filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    Ilike,
+    In,
+    Nin,
+    IsNull,
+}
+
+impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::Eq,
+        Op::Neq,
+        Op::Gt,
+        Op::Gte,
+        Op::Lt,
+        Op::Lte,
+        Op::Like,
+        Op::Ilike,
+        Op::In,
+        Op::Nin,
+        Op::IsNull,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Neq => "neq",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+            Op::Like => "like",
+            Op::Ilike => "ilike",
+            Op::In => "in",
+            Op::Nin => "nin",
+            Op::IsNull => "isNull",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+}
+
+/// The right-hand side of a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    One(Value),
+    Many(Vec<Value>),
+    /// `isNull=true|false`.
+    Flag(bool),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub field: usize,
+    pub op: Op,
+    pub operand: Operand,
+}
+
+/// A boolean filter tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Condition(Condition),
+}
+
+impl Filter {
+    pub fn all() -> Self {
+        Filter::And(Vec::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().all(Filter::is_empty),
+            Filter::Condition(_) => false,
+        }
+    }
+
+    pub fn eq(field: usize, value: Value) -> Self {
+        Filter::Condition(Condition {
+            field,
+            op: Op::Eq,
+            operand: Operand::One(value),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub field: usize,
+    pub descending: bool,
+}
+
+/// Keyset pagination: rows strictly after (or before) a row with these order-field values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyset {
+    pub values: Vec<Value>,
+    pub before: bool,
+}
+
+/// A read of one entity: which fields and relations, which rows, in which order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Select {
+    pub entity: usize,
+    pub fields: Vec<usize>,
+    pub relations: Vec<RelationSelect>,
+    pub filter: Filter,
+    pub order: Vec<Order>,
+    pub limit: Option<u32>,
+    pub offset: u32,
+    pub keyset: Option<Keyset>,
+}
+
+/// A nested read through a relation, rendered under `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationSelect {
+    pub name: String,
+    pub relation: usize,
+    pub select: Select,
+}
+
+impl Select {
+    /// Every field of an entity, no filter, no order, no limit.
+    pub fn all_fields(entity: usize, field_count: usize) -> Self {
+        Select {
+            entity,
+            fields: (0..field_count).collect(),
+            relations: Vec::new(),
+            filter: Filter::all(),
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            keyset: None,
+        }
+    }
+}
+
+/// Restricts a list to the children of one parent row, and answers "not found" when the parent
+/// does not exist (one-to-many relation routes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParentGuard {
+    pub entity: usize,
+    pub key_field: usize,
+    pub key: Value,
+}
+
+/// Every operation the engine runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// A JSON array of rows; with `count`, also the number of rows the filter matches.
+    List {
+        select: Select,
+        count: bool,
+        parent: Option<ParentGuard>,
+    },
+    /// One JSON object, or nothing.
+    One { select: Select },
+    /// The number of rows a filter matches.
+    Count { entity: usize, filter: Filter },
+    /// Inserts rows; each row is (field, value) pairs. Answers the inserted rows.
+    Insert {
+        entity: usize,
+        rows: Vec<Vec<(usize, Value)>>,
+        returning: Vec<usize>,
+    },
+    /// Inserts a row, or updates the given fields of the row with the same key.
+    Upsert {
+        entity: usize,
+        key_field: usize,
+        values: Vec<(usize, Value)>,
+        returning: Vec<usize>,
+    },
+    /// Sets fields on every row the filter matches. Answers the updated rows.
+    Update {
+        entity: usize,
+        filter: Filter,
+        values: Vec<(usize, Value)>,
+        returning: Vec<usize>,
+    },
+    /// Deletes every row the filter matches. Answers the deleted rows.
+    Delete {
+        entity: usize,
+        filter: Filter,
+        returning: Vec<usize>,
+    },
+}

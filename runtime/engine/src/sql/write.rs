@@ -1,0 +1,129 @@
+//! Writes: insert (one or many rows), upsert, update and delete, each answering the written rows.
+//!
+//! PostgreSQL wraps the write in a CTE and aggregates `RETURNING *` into one JSON array; SQLite
+//! cannot use a write inside a CTE, so it answers one JSON object per row from `RETURNING`.
+
+use std::fmt::Write as _;
+
+use super::{Builder, ident};
+use crate::db::Dialect;
+use crate::model::Field;
+use crate::query::{Filter, Value};
+
+impl Builder<'_> {
+    pub(super) fn insert(&mut self, entity: usize, rows: &[Vec<(usize, Value)>], returning: &[usize]) {
+        let model = self.model;
+        let entity = &model.entities[entity];
+        let mut columns: Vec<usize> = Vec::new();
+        for row in rows {
+            for (field, _) in row {
+                if !columns.contains(field) {
+                    columns.push(*field);
+                }
+            }
+        }
+        let mut sql = format!("INSERT INTO {}", ident(&entity.table));
+        if columns.is_empty() {
+            sql.push_str(" DEFAULT VALUES");
+        } else {
+            let names: Vec<String> = columns.iter().map(|&i| ident(&entity.fields[i].column)).collect();
+            let _ = write!(sql, " ({}) VALUES ", names.join(", "));
+            let mut tuples = Vec::with_capacity(rows.len());
+            for row in rows {
+                let values: Vec<String> = columns
+                    .iter()
+                    .map(|&column| match row.iter().find(|(f, _)| *f == column) {
+                        Some((_, value)) => self.bind(value.clone(), Some(&entity.fields[column])),
+                        None => self.omitted(&entity.fields[column]),
+                    })
+                    .collect();
+                tuples.push(format!("({})", values.join(", ")));
+            }
+            sql.push_str(&tuples.join(", "));
+        }
+        self.finish_write(sql, entity, returning);
+    }
+
+    pub(super) fn upsert(&mut self, entity: usize, key: usize, values: &[(usize, Value)], returning: &[usize]) {
+        let model = self.model;
+        let entity = &model.entities[entity];
+        let names: Vec<String> = values.iter().map(|(i, _)| ident(&entity.fields[*i].column)).collect();
+        let placeholders: Vec<String> = values
+            .iter()
+            .map(|(i, v)| self.bind(v.clone(), Some(&entity.fields[*i])))
+            .collect();
+        let key_column = ident(&entity.fields[key].column);
+        let mut updates: Vec<String> = values
+            .iter()
+            .filter(|(i, _)| *i != key)
+            .map(|(i, _)| {
+                let column = ident(&entity.fields[*i].column);
+                format!("{column} = excluded.{column}")
+            })
+            .collect();
+        if updates.is_empty() {
+            updates.push(format!("{key_column} = excluded.{key_column}"));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({key_column}) DO UPDATE SET {}",
+            ident(&entity.table),
+            names.join(", "),
+            placeholders.join(", "),
+            updates.join(", ")
+        );
+        self.finish_write(sql, entity, returning);
+    }
+
+    pub(super) fn update(&mut self, entity: usize, filter: &Filter, values: &[(usize, Value)], returning: &[usize]) {
+        let model = self.model;
+        let entity = &model.entities[entity];
+        let sets: Vec<String> = values
+            .iter()
+            .map(|(i, v)| {
+                let field = &entity.fields[*i];
+                format!("{} = {}", ident(&field.column), self.bind(v.clone(), Some(field)))
+            })
+            .collect();
+        let mut sql = format!("UPDATE {} SET {}", ident(&entity.table), sets.join(", "));
+        if let Some(condition) = self.filter(entity, "", filter) {
+            let _ = write!(sql, " WHERE {condition}");
+        }
+        self.finish_write(sql, entity, returning);
+    }
+
+    pub(super) fn delete(&mut self, entity: usize, filter: &Filter, returning: &[usize]) {
+        let model = self.model;
+        let entity = &model.entities[entity];
+        let mut sql = format!("DELETE FROM {}", ident(&entity.table));
+        if let Some(condition) = self.filter(entity, "", filter) {
+            let _ = write!(sql, " WHERE {condition}");
+        }
+        self.finish_write(sql, entity, returning);
+    }
+
+    /// What an insert writes for a column a row leaves out: PostgreSQL's `DEFAULT`; on SQLite,
+    /// which has no `DEFAULT` in multi-row `VALUES`, the column's default expression or NULL.
+    fn omitted(&self, field: &Field) -> String {
+        match (self.dialect, &field.default) {
+            (Dialect::Postgres, _) => "DEFAULT".into(),
+            (Dialect::Sqlite, Some(default)) => format!("({default})"),
+            (Dialect::Sqlite, None) => "NULL".into(),
+        }
+    }
+
+    fn finish_write(&mut self, write: String, entity: &crate::model::Entity, returning: &[usize]) {
+        match self.dialect {
+            Dialect::Postgres => {
+                let object = self.object(entity, "w", returning, &[]);
+                self.sql = format!(
+                    "WITH w AS ({write} RETURNING *) SELECT coalesce(json_agg({object}), '[]')::text FROM w"
+                );
+            }
+            Dialect::Sqlite => {
+                let object = self.object(entity, "", returning, &[]);
+                self.sql = format!("{write} RETURNING {object}");
+                self.per_row = true;
+            }
+        }
+    }
+}
