@@ -1,1 +1,39 @@
+//! The `customers` app: customers and the shared contact rows they reference, and a customer's
+//! contact card (the customer with its e-mail, phone and address, in one statement).
 
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
+use engine::api::ApiContext;
+use engine::error::{ApiError, ErrorCode};
+use engine::model::Access;
+use engine::query::Op;
+use engine::App;
+
+/// The app's manifest: default port, allowlist and own routes.
+pub fn app() -> App {
+    App::new("customers", 3044)
+        .table("customers", Access::ReadWrite)
+        .table("emails", Access::ReadWrite)
+        .table("phones", Access::ReadWrite)
+        .table("addresses", Access::ReadWrite)
+        .route(
+            Method::GET,
+            "/customers/{id}/contact",
+            "a customer with its e-mail, phone and address embedded",
+            contact_card,
+        )
+}
+
+async fn contact_card(ctx: web::Data<ApiContext>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let card: Option<serde_json::Value> = ctx
+        .table("customers")?
+        .filter("id", Op::Eq, id.into())
+        .include("email")
+        .include("phone")
+        .include("address")
+        .fetch_optional()
+        .await?;
+    card.map(|c| HttpResponse::Ok().json(c))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("customer with key {id} not found")))
+}

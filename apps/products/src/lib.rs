@@ -1,1 +1,41 @@
+//! The `products` app: the product catalogue, and the products running low on stock.
 
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
+use engine::api::ApiContext;
+use engine::error::ApiError;
+use engine::model::Access;
+use engine::query::Op;
+use engine::App;
+use serde::Deserialize;
+
+/// The app's manifest: default port, allowlist and own routes.
+pub fn app() -> App {
+    App::new("products", 3045)
+        .table("products", Access::ReadWrite)
+        .route(
+            Method::GET,
+            "/products/low-stock",
+            "products with stock below ?below=N (default 10), lowest first",
+            low_stock,
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LowStock {
+    below: Option<u32>,
+}
+
+async fn low_stock(ctx: web::Data<ApiContext>, query: web::Query<LowStock>) -> Result<HttpResponse, ApiError> {
+    let below = query.below.unwrap_or(10);
+    let products: Vec<serde_json::Value> = ctx
+        .table("products")?
+        .filter("stock", Op::Lt, below.into())
+        .order_by("stock", false)
+        .order_by("id", false)
+        .limit(ctx.limits().max_limit)
+        .fetch_all()
+        .await?;
+    Ok(HttpResponse::Ok().json(products))
+}

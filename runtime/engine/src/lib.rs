@@ -12,3 +12,11 @@ pub mod migrate;
 pub mod model;
 pub mod query;
 pub mod sql;
+pub mod api;
+pub mod rest;
+pub mod server;
+
+mod app;
+
+pub use app::{App, CustomRoute};
+pub mod cli;

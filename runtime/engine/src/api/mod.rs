@@ -1,0 +1,89 @@
+//! The engine's handle on one app: its model, the shared pool and the limits. The REST adapter
+//! runs its operations through it, and apps' own code gets it to read and write the app's
+//! visible tables with the same strictness ([`ApiContext::table`]).
+
+mod table_query;
+
+use std::sync::Arc;
+
+pub use table_query::TableQuery;
+
+use crate::config::LimitsConfig;
+use crate::db::{Database, JsonRow, Transaction, db_error};
+use crate::error::{ApiError, ErrorCode};
+use crate::model::AppModel;
+use crate::query::Operation;
+use crate::sql;
+
+#[derive(Debug, Clone)]
+pub struct ApiContext {
+    db: Database,
+    model: Arc<AppModel>,
+    limits: LimitsConfig,
+    max_body: usize,
+}
+
+impl ApiContext {
+    pub fn new(db: Database, model: Arc<AppModel>, limits: LimitsConfig, max_body: usize) -> Self {
+        Self {
+            db,
+            model,
+            limits,
+            max_body,
+        }
+    }
+
+    /// The largest request body the app accepts, in bytes.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    pub fn model(&self) -> &AppModel {
+        &self.model
+    }
+
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.limits
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Runs one operation as one statement; `None` when it answers nothing (a missing row).
+    pub async fn run(&self, operation: &Operation) -> Result<Option<JsonRow>, ApiError> {
+        let statement = sql::build(&self.model, self.db.dialect(), operation);
+        self.db
+            .fetch_json(&statement)
+            .await
+            .map_err(|e| db_error(e, self.model.as_ref()))
+    }
+
+    /// Runs one operation inside a transaction.
+    pub async fn run_in(&self, tx: &mut Transaction, operation: &Operation) -> Result<Option<JsonRow>, ApiError> {
+        let statement = sql::build(&self.model, self.db.dialect(), operation);
+        tx.fetch_json(&statement)
+            .await
+            .map_err(|e| db_error(e, self.model.as_ref()))
+    }
+
+    /// Starts a transaction; it rolls back unless committed with [`ApiContext::commit`].
+    pub async fn begin(&self) -> Result<Transaction, ApiError> {
+        self.db.begin().await.map_err(|e| db_error(e, self.model.as_ref()))
+    }
+
+    pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
+        tx.commit().await.map_err(|e| db_error(e, self.model.as_ref()))
+    }
+
+    /// A query on one of the app's visible tables, by table name.
+    pub fn table(&self, table: &str) -> Result<TableQuery<'_>, ApiError> {
+        let entity = self.model.entity_index(table).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("app `{}` does not serve a table named `{table}`", self.model.name),
+            )
+        })?;
+        Ok(TableQuery::new(self, entity))
+    }
+}

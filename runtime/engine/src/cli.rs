@@ -1,0 +1,139 @@
+//! The `runtime` command line: `start`, `migrate apply|status|new`. The binary only hands its
+//! linked apps to [`main`].
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile};
+use crate::db::Database;
+use crate::migrate;
+use crate::server::{Runtime, Serve};
+
+#[derive(Debug, Parser)]
+#[command(name = "runtime", version, about = "Serves every domain app over one shared database")]
+struct Cli {
+    /// Configuration file (default: ./runtime.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL; overrides database.url.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves every enabled app on its own port and the composed API on the runtime port.
+    Start {
+        /// Serve only this app, on its own port.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+        /// Port of the composed API; overrides server.port.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Manages the one migration set.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Applies pending migrations in version order.
+    Apply {
+        /// Stop after this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i32>,
+    },
+    /// Lists applied and pending migrations.
+    Status,
+    /// Creates the next migration file.
+    New { name: String },
+}
+
+/// Parses the command line, runs the command, and reports the error chain on failure.
+pub fn main(apps: Vec<App>) -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, apps)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
+    let port = match &cli.command {
+        Command::Start { port, .. } => *port,
+        Command::Migrate { .. } => None,
+    };
+    let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
+    let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
+    let config = Config::load(&file, &CliOverrides::new(cli.database_url, port))?.check(&linked)?;
+    match cli.command {
+        Command::Start { app, .. } => {
+            let serve = app.map_or(Serve::All, Serve::App);
+            Runtime::build(&config, &apps, serve).await?.run().await
+        }
+        Command::Migrate { action } => migrate_command(&config, action).await,
+    }
+}
+
+async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyhow::Result<()> {
+    let dir = config.migrations_dir();
+    if let MigrateAction::New { name } = action {
+        let path = migrate::create(dir, &name)?;
+        println!("created {}", path.display());
+        return Ok(());
+    }
+    let db = Database::connect(config.database()).await?;
+    match action {
+        MigrateAction::Apply { to } => {
+            let applied = migrate::apply(&db, dir, to)
+                .await
+                .with_context(|| format!("applying migrations from {}", dir.display()))?;
+            if applied.is_empty() {
+                println!("nothing to apply: the database is up to date");
+            }
+            for migration in applied {
+                println!("applied V{}__{}", migration.version, migration.name);
+            }
+        }
+        MigrateAction::Status => {
+            println!("{:<8} {:<32} {}", "version", "name", "state");
+            for state in migrate::status(&db, dir).await? {
+                let what = match (&state.applied_on, state.changed, state.missing_file) {
+                    (_, _, true) => format!("applied {} (file missing)", state.applied_on.clone().unwrap_or_default()),
+                    (Some(on), true, _) => format!("applied {on} (FILE CHANGED since)"),
+                    (Some(on), false, _) => format!("applied {on}"),
+                    (None, _, _) => "pending".to_string(),
+                };
+                println!("{:<8} {:<32} {what}", state.version, state.name);
+            }
+        }
+        MigrateAction::New { .. } => {}
+    }
+    db.close().await;
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Serving: one process, one pool, one catalog. Every app gets its own listener with its own
+//! API; the composed listener serves the union. A listener that cannot bind is a start-up error
+//! naming the app and the port. SIGINT/SIGTERM stop every listener gracefully: in-flight
+//! requests finish first.
+
+mod compose;
+mod start_page;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context as _;
+
+pub use compose::RouteConflict;
+
+use crate::api::ApiContext;
+use crate::app::App;
+use crate::catalog::Catalog;
+use crate::config::CheckedConfig;
+use crate::db::Database;
+use crate::error::{ApiError, ErrorCode};
+use crate::migrate;
+use crate::model::AppModel;
+use crate::rest;
+
+/// The name the composed API goes by.
+pub const COMPOSED: &str = "runtime";
+
+/// What `runtime start` serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Serve {
+    /// Every enabled app on its own port, and the composed API on the runtime port.
+    All,
+    /// One app alone, on its own port.
+    App(String),
+}
+
+/// One listener's API: a model, its context, and the custom routes of the apps behind it.
+#[derive(Clone)]
+struct ServedApi {
+    context: web::Data<ApiContext>,
+    /// Each app's custom routes with that app's own context.
+    custom: Vec<(web::Data<ApiContext>, App)>,
+    start_page: Arc<str>,
+}
+
+/// A listener that is bound and serving.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// The app's name, or [`COMPOSED`].
+    pub name: String,
+    pub address: SocketAddr,
+    /// The tables it serves.
+    pub tables: Vec<String>,
+}
+
+/// The running runtime: every listener of the process.
+pub struct Runtime {
+    pub listeners: Vec<Listener>,
+    servers: Vec<actix_web::dev::Server>,
+    db: Database,
+}
+
+/// Stops a running runtime.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    handles: Vec<ServerHandle>,
+}
+
+impl RuntimeHandle {
+    /// Stops every listener; in-flight requests finish first.
+    pub async fn stop(&self) {
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
+    }
+}
+
+impl Runtime {
+    /// Connects, optionally migrates, introspects, builds every app model and binds every
+    /// listener. Nothing is served until [`Runtime::run`].
+    pub async fn build(config: &CheckedConfig, apps: &[App], serve: Serve) -> anyhow::Result<Self> {
+        let db = Database::connect(config.database()).await?;
+        tracing::info!(database = %config.database().url, "connected");
+        if config.raw.migrations.apply_on_start {
+            let applied = migrate::apply(&db, config.migrations_dir(), None)
+                .await
+                .context("applying pending migrations at start (migrations.apply_on_start)")?;
+            for migration in applied {
+                tracing::info!(version = migration.version, name = %migration.name, "applied migration");
+            }
+        }
+        let catalog = Catalog::introspect(&db).await?;
+        let chosen: Vec<&App> = match &serve {
+            Serve::All => apps
+                .iter()
+                .filter(|app| config.app(app.name).is_some_and(|s| s.enabled))
+                .collect(),
+            Serve::App(name) => {
+                let app = apps.iter().find(|app| app.name == name).ok_or_else(|| {
+                    let known: Vec<&str> = apps.iter().map(|a| a.name).collect();
+                    anyhow::anyhow!("--app {name}: no such app (apps: {})", known.join(", "))
+                })?;
+                vec![app]
+            }
+        };
+        let mut units: Vec<(String, u16, ServedApi, Vec<String>)> = Vec::new();
+        let mut contexts = Vec::new();
+        for app in &chosen {
+            let model = Arc::new(AppModel::build(app.name, &app.tables, &catalog)?);
+            let context = web::Data::new(context(&db, model.clone(), config));
+            contexts.push((context.clone(), (*app).clone()));
+            let port = config.app(app.name).map_or(app.default_port, |s| s.port);
+            let served = ServedApi {
+                context: context.clone(),
+                custom: vec![(context, (*app).clone())],
+                start_page: start_page::render(&model, &[*app]).into(),
+            };
+            units.push((app.name.to_string(), port, served, tables(&model)));
+        }
+        if serve == Serve::All {
+            compose::check_routes(&chosen)?;
+            let model = Arc::new(AppModel::build(COMPOSED, &compose::union_grants(&chosen), &catalog)?);
+            let served = ServedApi {
+                context: web::Data::new(context(&db, model.clone(), config)),
+                custom: contexts,
+                start_page: start_page::render(&model, &chosen).into(),
+            };
+            units.push((COMPOSED.to_string(), config.server().port, served, tables(&model)));
+        }
+
+        let mut listeners = Vec::new();
+        let mut servers = Vec::new();
+        for (name, port, served, tables) in units {
+            let host = &config.server().host;
+            let tcp = TcpListener::bind((host.as_str(), port)).with_context(|| {
+                let what = if name == COMPOSED { "the composed API".to_string() } else { format!("app `{name}`") };
+                format!("{what} cannot listen on {host}:{port} (is the port already in use?)")
+            })?;
+            let address = tcp.local_addr()?;
+            tracing::info!(app = %name, %address, tables = %tables.join(", "), "listening");
+            servers.push(http_server(served, tcp, config)?);
+            listeners.push(Listener { name, address, tables });
+        }
+        Ok(Self { listeners, servers, db })
+    }
+
+    /// The address of a listener by app name (or [`COMPOSED`]).
+    pub fn address(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.name == name).map(|l| l.address)
+    }
+
+    pub fn handle(&self) -> RuntimeHandle {
+        RuntimeHandle {
+            handles: self.servers.iter().map(|s| s.handle()).collect(),
+        }
+    }
+
+    /// Serves until every listener stops (SIGINT/SIGTERM, or [`RuntimeHandle::stop`]).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let handle = self.handle();
+        let signals = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.stop().await;
+        });
+        let results = futures_util::future::join_all(self.servers).await;
+        signals.abort();
+        self.db.close().await;
+        for result in results {
+            result?;
+        }
+        Ok(())
+    }
+}
+
+fn context(db: &Database, model: Arc<AppModel>, config: &CheckedConfig) -> ApiContext {
+    ApiContext::new(db.clone(), model, config.limits().clone(), config.server().max_body_bytes)
+}
+
+fn tables(model: &AppModel) -> Vec<String> {
+    model.entities.iter().map(|e| e.table.clone()).collect()
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+}
+
+fn http_server(served: ServedApi, tcp: TcpListener, config: &CheckedConfig) -> std::io::Result<actix_web::dev::Server> {
+    let workers = match config.server().workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let server = actix_web::HttpServer::new(move || {
+        let served = served.clone();
+        actix_web::App::new()
+            .app_data(served.context.clone())
+            .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error(e.to_string())))
+            .app_data(web::JsonConfig::default().error_handler(|e, _| {
+                ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {e}")).into()
+            }))
+            .configure(move |cfg| configure(cfg, &served))
+            .default_service(web::to(no_route))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(30)
+    .listen(tcp)?
+    .run();
+    Ok(server)
+}
+
+fn extractor_error(message: String) -> actix_web::Error {
+    ApiError::new(ErrorCode::InvalidValue, message).into()
+}
+
+fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
+    let page = served.start_page.clone();
+    cfg.route("/", web::get().to(move || {
+        let page = page.clone();
+        async move { start_page::response(&page) }
+    }));
+    for (context, app) in &served.custom {
+        let mut paths: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).collect();
+        paths.dedup();
+        for path in paths {
+            let mut resource = web::resource(path).app_data(context.clone());
+            let mut allowed: Vec<String> = Vec::new();
+            for route in app.routes.iter().filter(|r| r.path == path) {
+                resource = resource.route(route.route());
+                allowed.push(route.method.to_string());
+            }
+            let allowed = allowed.join(", ");
+            cfg.service(resource.default_service(web::to(move |req: HttpRequest| {
+                let allowed = allowed.clone();
+                async move { method_not_allowed(&req, &allowed) }
+            })));
+        }
+    }
+    rest::configure(cfg, &served.context.model().clone());
+}
+
+fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("method {} is not allowed on {} (allowed: {allowed})", req.method(), req.path()),
+    );
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.to_string()))
+        .json(error.body())
+}
+
+async fn no_route(req: HttpRequest) -> HttpResponse {
+    let error = ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path()));
+    actix_web::ResponseError::error_response(&error)
+}
