@@ -56,15 +56,27 @@ impl ApiContext {
         self.db
             .fetch_json(&statement)
             .await
-            .map_err(|e| db_error(e, self.model.as_ref()))
+            .map_err(|e| self.explain(e, operation))
+    }
+
+    /// Maps a database error; a foreign-key violation the database did not attribute (SQLite
+    /// names no column) is attributed to the foreign-key fields the write set.
+    fn explain(&self, error: sqlx::Error, operation: &Operation) -> ApiError {
+        let mut api_error = db_error(error, self.model.as_ref());
+        if api_error.code == ErrorCode::ForeignKeyViolation && !api_error.message.contains(" (") {
+            if let Some(fields) = written_foreign_keys(&self.model, operation) {
+                api_error.message = format!(
+                    "foreign key constraint violated: one of {fields} references a row that does not exist, or other rows still reference this one"
+                );
+            }
+        }
+        api_error
     }
 
     /// Runs one operation inside a transaction.
     pub async fn run_in(&self, tx: &mut Transaction, operation: &Operation) -> Result<Option<JsonRow>, ApiError> {
         let statement = sql::build(&self.model, self.db.dialect(), operation);
-        tx.fetch_json(&statement)
-            .await
-            .map_err(|e| db_error(e, self.model.as_ref()))
+        tx.fetch_json(&statement).await.map_err(|e| self.explain(e, operation))
     }
 
     /// Starts a transaction; it rolls back unless committed with [`ApiContext::commit`].
@@ -86,4 +98,27 @@ impl ApiContext {
         })?;
         Ok(TableQuery::new(self, entity))
     }
+}
+
+/// The foreign-key fields a write sets, named for an error message.
+fn written_foreign_keys(model: &AppModel, operation: &Operation) -> Option<String> {
+    let (entity, fields): (usize, Vec<usize>) = match operation {
+        Operation::Insert { entity, rows, .. } => (*entity, rows.iter().flatten().map(|(f, _)| *f).collect()),
+        Operation::Upsert { entity, values, .. } | Operation::Update { entity, values, .. } => {
+            (*entity, values.iter().map(|(f, _)| *f).collect())
+        }
+        _ => return None,
+    };
+    let entity = &model.entities[entity];
+    let mut names: Vec<&str> = entity
+        .constraints
+        .iter()
+        .filter(|c| c.foreign_key)
+        .flat_map(|c| c.fields.iter())
+        .filter(|f| fields.contains(f))
+        .map(|f| entity.fields[*f].name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    (!names.is_empty()).then(|| names.join(", "))
 }

@@ -29,6 +29,7 @@ pub fn db_error(error: sqlx::Error, names: &dyn ConstraintNames) -> ApiError {
             let constraint = db.constraint().map(str::to_owned);
             let message = db.message().to_owned();
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let constraint = constraint.or_else(|| sqlite_constraint(&message));
             let fields = constraint
                 .as_deref()
                 .and_then(|c| names.constraint_fields(c))
@@ -84,14 +85,18 @@ fn describe(constraint: Option<&str>, fields: Option<&[String]>) -> String {
 /// SQLite names `table.column` pairs after the colon: `UNIQUE constraint failed: products.sku`.
 fn sqlite_fields(message: &str, names: &dyn ConstraintNames) -> Option<Vec<String>> {
     let (_, list) = message.split_once("constraint failed: ")?;
-    let mut fields = Vec::new();
-    for item in list.split(", ") {
-        match item.split_once('.') {
-            Some((table, column)) => fields.push(names.column_field(table, column)?),
-            None => names.constraint_fields(item).map(|f| fields.extend(f))?,
-        }
-    }
-    Some(fields)
+    list.split(", ")
+        .map(|item| {
+            let (table, column) = item.split_once('.')?;
+            names.column_field(table, column)
+        })
+        .collect()
+}
+
+/// SQLite names a CHECK constraint after the colon: `CHECK constraint failed: invoices_status_check`.
+fn sqlite_constraint(message: &str) -> Option<String> {
+    let (_, name) = message.split_once("CHECK constraint failed: ")?;
+    Some(name.to_string())
 }
 
 fn postgres_column(

@@ -67,8 +67,15 @@ pub struct Entity {
     pub primary_key: Option<usize>,
     pub relations: Vec<Relation>,
     /// Named unique and foreign-key constraints, with the fields they cover.
-    pub constraints: Vec<(String, Vec<usize>)>,
+    pub constraints: Vec<Constraint>,
     lookup: HashMap<String, usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    pub name: String,
+    pub fields: Vec<usize>,
+    pub foreign_key: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -157,12 +164,16 @@ impl AppModel {
             let named = table
                 .unique_constraints
                 .iter()
-                .map(|u| (Some(&u.name), &u.columns))
-                .chain(table.foreign_keys.iter().map(|f| (f.name.as_ref(), &f.columns)));
+                .map(|u| (Some(&u.name), &u.columns, false))
+                .chain(table.foreign_keys.iter().map(|f| (f.name.as_ref(), &f.columns, true)));
             let constraints = named
-                .filter_map(|(name, columns)| {
+                .filter_map(|(name, columns, foreign_key)| {
                     let fields = columns.iter().map(|c| lookup.get(c).copied()).collect::<Option<Vec<_>>>()?;
-                    Some((name?.clone(), fields))
+                    Some(Constraint {
+                        name: name?.clone(),
+                        fields,
+                        foreign_key,
+                    })
                 })
                 .collect();
             let name = naming::entity_name(&table.name);
@@ -282,8 +293,8 @@ fn link_relations(entities: &mut [Entity], catalog: &Catalog) {
 impl ConstraintNames for AppModel {
     fn constraint_fields(&self, constraint: &str) -> Option<Vec<String>> {
         self.entities.iter().find_map(|entity| {
-            let (_, fields) = entity.constraints.iter().find(|(name, _)| name == constraint)?;
-            Some(fields.iter().map(|&i| entity.fields[i].name.clone()).collect())
+            let found = entity.constraints.iter().find(|c| c.name == constraint)?;
+            Some(found.fields.iter().map(|&i| entity.fields[i].name.clone()).collect())
         })
     }
 
