@@ -89,7 +89,10 @@ impl<'m> Builder<'m> {
         self.params.push(value);
         let n = self.params.len();
         match self.dialect {
-            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Sqlite => match field.and_then(|f| sqlite_normalizer(f, &self.params[n - 1])) {
+                Some(function) => format!("{function}(?{n})"),
+                None => format!("?{n}"),
+            },
             Dialect::Postgres => match field.and_then(|f| pg_cast(f, &self.params[n - 1])) {
                 Some(cast) => format!("${n}::{cast}"),
                 None => format!("${n}"),
@@ -212,6 +215,21 @@ impl<'m> Builder<'m> {
             }
             Dialect::Sqlite => format!("SELECT coalesce(json_group_array(json(s.j)), '[]') FROM ({rows}) s"),
         }
+    }
+}
+
+/// SQLite keeps date-times as text; values pass through its date functions so they are stored
+/// and compared in one form (UTC `YYYY-MM-DD HH:MM:SS`, like `CURRENT_TIMESTAMP`).
+fn sqlite_normalizer(field: &Field, value: &Value) -> Option<&'static str> {
+    use crate::catalog::ColumnKind as K;
+    if !matches!(value, Value::Text(_)) {
+        return None;
+    }
+    match field.kind {
+        K::Timestamp | K::TimestampTz => Some("datetime"),
+        K::Date => Some("date"),
+        K::Time => Some("time"),
+        _ => None,
     }
 }
 

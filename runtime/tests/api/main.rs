@@ -1,0 +1,14 @@
+//! End-to-end tests: the runtime on port 0 over a fresh database, called over HTTP.
+
+mod helpers;
+mod seed;
+
+mod allowlist;
+mod cli;
+mod composed;
+mod custom_routes;
+mod errors;
+mod migrations;
+mod rest_crud;
+mod rest_query;
+mod startup;
