@@ -3,11 +3,11 @@
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
+use engine::App;
 use engine::api::ApiContext;
 use engine::error::{ApiError, ErrorCode};
 use engine::model::Access;
 use engine::query::Op;
-use engine::App;
 
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
@@ -24,7 +24,10 @@ pub fn app() -> App {
         )
 }
 
-async fn contact_card(ctx: web::Data<ApiContext>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn contact_card(
+    ctx: web::Data<ApiContext>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let card: Option<serde_json::Value> = ctx
         .table("customers")?
@@ -34,6 +37,10 @@ async fn contact_card(ctx: web::Data<ApiContext>, id: web::Path<i64>) -> Result<
         .include("address")
         .fetch_optional()
         .await?;
-    card.map(|c| HttpResponse::Ok().json(c))
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("customer with key {id} not found")))
+    card.map(|c| HttpResponse::Ok().json(c)).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("customer with key {id} not found"),
+        )
+    })
 }

@@ -20,7 +20,10 @@ struct Invoice {
     status: String,
 }
 
-pub async fn finalize(ctx: web::Data<ApiContext>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn finalize(
+    ctx: web::Data<ApiContext>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let mut tx = ctx.begin().await?;
     let totals: Vec<InvoiceTotal> = ctx
@@ -29,13 +32,19 @@ pub async fn finalize(ctx: web::Data<ApiContext>, id: web::Path<i64>) -> Result<
         .fetch_all_in(&mut tx)
         .await?;
     let Some(total) = totals.first() else {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("invoice with key {id} not found")));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("invoice with key {id} not found"),
+        ));
     };
     let updated: Vec<serde_json::Value> = ctx
         .table("invoices")?
         .filter("id", Op::Eq, id.into())
         .filter("status", Op::Eq, "draft".into())
-        .update_in(&mut tx, json!({ "status": "issued", "total_cents": total.total_cents }))
+        .update_in(
+            &mut tx,
+            json!({ "status": "issued", "total_cents": total.total_cents }),
+        )
         .await?;
     let Some(invoice) = updated.into_iter().next() else {
         let current: Vec<Invoice> = ctx

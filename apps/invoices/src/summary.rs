@@ -20,7 +20,10 @@ struct Summary {
     total_cents: i64,
 }
 
-pub async fn customer_summary(ctx: web::Data<ApiContext>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn customer_summary(
+    ctx: web::Data<ApiContext>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let customer_id = id.into_inner();
     let customer: Option<serde_json::Value> = ctx
         .table("customers")?

@@ -2,11 +2,11 @@
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
+use engine::App;
 use engine::api::ApiContext;
 use engine::error::ApiError;
 use engine::model::Access;
 use engine::query::Op;
-use engine::App;
 use serde::Deserialize;
 
 /// The app's manifest: default port, allowlist and own routes.
@@ -27,7 +27,10 @@ struct LowStock {
     below: Option<u32>,
 }
 
-async fn low_stock(ctx: web::Data<ApiContext>, query: web::Query<LowStock>) -> Result<HttpResponse, ApiError> {
+async fn low_stock(
+    ctx: web::Data<ApiContext>,
+    query: web::Query<LowStock>,
+) -> Result<HttpResponse, ApiError> {
     let below = query.below.unwrap_or(10);
     let products: Vec<serde_json::Value> = ctx
         .table("products")?

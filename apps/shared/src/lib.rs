@@ -3,11 +3,11 @@
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
+use engine::App;
 use engine::api::ApiContext;
 use engine::error::{ApiError, ErrorCode};
 use engine::model::Access;
 use engine::query::Op;
-use engine::App;
 use serde::Deserialize;
 
 /// The app's manifest: default port, allowlist and own routes.
@@ -30,7 +30,10 @@ struct Lookup {
     address: String,
 }
 
-async fn lookup_email(ctx: web::Data<ApiContext>, query: web::Query<Lookup>) -> Result<HttpResponse, ApiError> {
+async fn lookup_email(
+    ctx: web::Data<ApiContext>,
+    query: web::Query<Lookup>,
+) -> Result<HttpResponse, ApiError> {
     let found: Option<serde_json::Value> = ctx
         .table("emails")?
         .filter("address", Op::Eq, query.address.clone().into())

@@ -59,7 +59,13 @@ impl App {
 
     /// Adds a route of the app's own. Paths use actix syntax (`/products/{id}/restock`); custom
     /// routes take precedence over generated ones on the same path.
-    pub fn route<F, Args>(mut self, method: Method, path: &str, summary: &'static str, handler: F) -> Self
+    pub fn route<F, Args>(
+        mut self,
+        method: Method,
+        path: &str,
+        summary: &'static str,
+        handler: F,
+    ) -> Self
     where
         F: Handler<Args> + Clone + Send + Sync + 'static,
         Args: FromRequest + 'static,

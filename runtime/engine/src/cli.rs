@@ -13,7 +13,11 @@ use crate::migrate;
 use crate::server::{Runtime, Serve};
 
 #[derive(Debug, Parser)]
-#[command(name = "runtime", version, about = "Serves every domain app over one shared database")]
+#[command(
+    name = "runtime",
+    version,
+    about = "Serves every domain app over one shared database"
+)]
 struct Cli {
     /// Configuration file (default: ./runtime.toml when it exists).
     #[arg(long, global = true, value_name = "FILE")]
@@ -121,10 +125,13 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
             }
         }
         MigrateAction::Status => {
-            println!("{:<8} {:<32} {}", "version", "name", "state");
+            println!("{:<8} {:<32} state", "version", "name");
             for state in migrate::status(&db, dir).await? {
                 let what = match (&state.applied_on, state.changed, state.missing_file) {
-                    (_, _, true) => format!("applied {} (file missing)", state.applied_on.clone().unwrap_or_default()),
+                    (_, _, true) => format!(
+                        "applied {} (file missing)",
+                        state.applied_on.clone().unwrap_or_default()
+                    ),
                     (Some(on), true, _) => format!("applied {on} (FILE CHANGED since)"),
                     (Some(on), false, _) => format!("applied {on}"),
                     (None, _, _) => "pending".to_string(),

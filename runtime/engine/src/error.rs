@@ -147,7 +147,10 @@ impl ApiError {
             source = next.source();
         }
         tracing::error!(error = %chain, "internal error");
-        Self::new(ErrorCode::Internal, "internal error; the server log has the cause")
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the cause",
+        )
     }
 
     pub fn not_found(what: impl fmt::Display) -> Self {

@@ -4,6 +4,7 @@
 //! app's allowlist applied) -> adapters ([`rest`]) -> [`query`] operations -> [`sql`] statements
 //! -> [`db`]. The engine knows tables, never a particular app: apps hand it an [`App`].
 
+pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod db;
@@ -11,10 +12,9 @@ pub mod error;
 pub mod migrate;
 pub mod model;
 pub mod query;
-pub mod sql;
-pub mod api;
 pub mod rest;
 pub mod server;
+pub mod sql;
 
 mod app;
 

@@ -19,37 +19,74 @@ fn runtime(dir: &Path, db: &TestDb) -> Command {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn migrate_apply_and_status() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::sqlite();
-    let status = runtime(dir.path(), &db).args(["migrate", "status"]).output().unwrap();
+    let status = runtime(dir.path(), &db)
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
     assert!(status.status.success(), "{}", text(&status));
-    assert_eq!(text(&status).matches("pending").count(), 5, "{}", text(&status));
-    let apply = runtime(dir.path(), &db).args(["migrate", "apply", "--to", "3"]).output().unwrap();
+    assert_eq!(
+        text(&status).matches("pending").count(),
+        5,
+        "{}",
+        text(&status)
+    );
+    let apply = runtime(dir.path(), &db)
+        .args(["migrate", "apply", "--to", "3"])
+        .output()
+        .unwrap();
     assert!(apply.status.success(), "{}", text(&apply));
     assert!(text(&apply).contains("applied V3__products"));
-    let status = runtime(dir.path(), &db).args(["migrate", "status"]).output().unwrap();
+    let status = runtime(dir.path(), &db)
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
     let out = text(&status);
     assert_eq!(out.matches("pending").count(), 2, "{out}");
-    assert!(out.contains("customers") && out.contains("applied 20"), "{out}");
+    assert!(
+        out.contains("customers") && out.contains("applied 20"),
+        "{out}"
+    );
 }
 
 #[test]
 fn configuration_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::sqlite();
-    let unknown_app = runtime(dir.path(), &db).env("RUNTIME_APPS__BILLING__PORT", "1").args(["start"]).output().unwrap();
+    let unknown_app = runtime(dir.path(), &db)
+        .env("RUNTIME_APPS__BILLING__PORT", "1")
+        .args(["start"])
+        .output()
+        .unwrap();
     assert!(!unknown_app.status.success());
-    assert!(text(&unknown_app).contains("apps.billing"), "{}", text(&unknown_app));
-    let typo = runtime(dir.path(), &db).env("RUNTIME_SERVER__PROT", "1").args(["start"]).output().unwrap();
+    assert!(
+        text(&unknown_app).contains("apps.billing"),
+        "{}",
+        text(&unknown_app)
+    );
+    let typo = runtime(dir.path(), &db)
+        .env("RUNTIME_SERVER__PROT", "1")
+        .args(["start"])
+        .output()
+        .unwrap();
     assert!(!typo.status.success());
     assert!(text(&typo).contains("prot"), "{}", text(&typo));
     let same_port = runtime(dir.path(), &db)
@@ -60,7 +97,10 @@ fn configuration_errors_name_the_key() {
         .unwrap();
     assert!(text(&same_port).contains("apps.products.port") && text(&same_port).contains("4500"));
     let secret = runtime(dir.path(), &db)
-        .env("RUNTIME_DATABASE__URL", "postgres://app:hunter2@127.0.0.1:1/none")
+        .env(
+            "RUNTIME_DATABASE__URL",
+            "postgres://app:hunter2@127.0.0.1:1/none",
+        )
         .args(["migrate", "status"])
         .output()
         .unwrap();
@@ -83,7 +123,10 @@ fn a_busy_port_names_the_app() {
         .unwrap();
     assert!(!output.status.success());
     let out = text(&output);
-    assert!(out.contains("app `products`") && out.contains(&port), "{out}");
+    assert!(
+        out.contains("app `products`") && out.contains(&port),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +138,13 @@ async fn start_app_serves_one_app_alone_and_stops_gracefully() {
     let mut child = runtime(dir.path(), &db)
         .env("RUNTIME_MIGRATIONS__APPLY_ON_START", "true")
         .env("RUNTIME_APPS__CUSTOMERS__PORT", port.to_string())
-        .args(["start", "--app", "customers", "--port", &composed.to_string()])
+        .args([
+            "start",
+            "--app",
+            "customers",
+            "--port",
+            &composed.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -111,11 +160,48 @@ async fn start_app_serves_one_app_alone_and_stops_gracefully() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "customers app did not start");
-    assert_eq!(client.get(format!("{base}/customers")).send().await.unwrap().status().as_u16(), 200);
-    assert_eq!(client.get(format!("{base}/emails")).send().await.unwrap().status().as_u16(), 200);
-    assert_eq!(client.get(format!("{base}/products")).send().await.unwrap().status().as_u16(), 404);
-    assert!(client.get(format!("http://127.0.0.1:{composed}/customers")).send().await.is_err(), "no composed port");
-    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(
+        client
+            .get(format!("{base}/customers"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/emails"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/products"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert!(
+        client
+            .get(format!("http://127.0.0.1:{composed}/customers"))
+            .send()
+            .await
+            .is_err(),
+        "no composed port"
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(term.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful stop exits 0: {status:?}");

@@ -1,53 +1,95 @@
 //! Every app's own routes, on its port and on the composed port.
 
-use actix_web::http::Method;
 use actix_web::HttpResponse;
+use actix_web::http::Method;
+use engine::App;
 use engine::model::Access;
 use engine::server::{Runtime, Serve};
-use engine::App;
 use serde_json::json;
 
 use crate::helpers::{TestDb, both, test_config};
 
-both!(each_apps_own_route_works_on_its_port_and_the_composed_port, |app| {
-    app.seed().await;
-    for port in ["shared", "runtime"] {
-        let email = app.get(port, "/emails/lookup?address=bob@example.com").await;
-        assert_eq!(email.body, json!({"id": 2, "address": "bob@example.com"}), "{port}");
-        app.get(port, "/emails/lookup?address=nobody@example.com").await.assert_error(404, "NOT_FOUND", &["nobody"]);
-        app.get(port, "/emails/lookup").await.assert_error(400, "INVALID_VALUE", &["address"]);
+both!(
+    each_apps_own_route_works_on_its_port_and_the_composed_port,
+    |app| {
+        app.seed().await;
+        for port in ["shared", "runtime"] {
+            let email = app
+                .get(port, "/emails/lookup?address=bob@example.com")
+                .await;
+            assert_eq!(
+                email.body,
+                json!({"id": 2, "address": "bob@example.com"}),
+                "{port}"
+            );
+            app.get(port, "/emails/lookup?address=nobody@example.com")
+                .await
+                .assert_error(404, "NOT_FOUND", &["nobody"]);
+            app.get(port, "/emails/lookup")
+                .await
+                .assert_error(400, "INVALID_VALUE", &["address"]);
+        }
+        for port in ["customers", "runtime"] {
+            let card = app.get(port, "/customers/1/contact").await;
+            assert_eq!(card.body["email"]["address"], "ada@example.com", "{port}");
+            assert_eq!(card.body["phone"]["number"], "+31 20 123");
+            assert_eq!(card.body["address"]["city"], "Amsterdam");
+            assert_eq!(
+                app.get(port, "/customers/3/contact").await.body["phone"],
+                json!(null)
+            );
+            app.get(port, "/customers/99/contact")
+                .await
+                .assert_error(404, "NOT_FOUND", &["99"]);
+            app.get(port, "/customers/x/contact")
+                .await
+                .assert_error(400, "INVALID_VALUE", &[]);
+        }
+        for port in ["products", "runtime"] {
+            let low = app.get(port, "/products/low-stock?below=5").await;
+            let skus: Vec<&str> = low
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["sku"].as_str().unwrap())
+                .collect();
+            assert_eq!(skus, ["C-3", "A-1"], "{port}");
+            app.get(port, "/products/low-stock?below=-1")
+                .await
+                .assert_error(400, "INVALID_VALUE", &[]);
+            app.get(port, "/products/low-stock?above=1")
+                .await
+                .assert_error(400, "INVALID_VALUE", &["above"]);
+            // The custom route wins over the generated item route with the same shape.
+            assert_eq!(app.get(port, "/products/2").await.body["sku"], "B-2");
+        }
+        for port in ["invoices", "runtime"] {
+            let summary = app.get(port, "/customers/1/summary").await;
+            assert_eq!(
+                summary.body,
+                json!({"customerId": 1, "invoiceCount": 2, "totalCents": 1800}),
+                "{port}"
+            );
+            app.get(port, "/customers/99/summary")
+                .await
+                .assert_error(404, "NOT_FOUND", &["99"]);
+        }
+        // An app's route is not served on another app's port.
+        app.get("customers", "/products/low-stock")
+            .await
+            .assert_error(404, "NOT_FOUND", &[]);
+        app.get("products", "/customers/1/summary")
+            .await
+            .assert_error(404, "NOT_FOUND", &[]);
     }
-    for port in ["customers", "runtime"] {
-        let card = app.get(port, "/customers/1/contact").await;
-        assert_eq!(card.body["email"]["address"], "ada@example.com", "{port}");
-        assert_eq!(card.body["phone"]["number"], "+31 20 123");
-        assert_eq!(card.body["address"]["city"], "Amsterdam");
-        assert_eq!(app.get(port, "/customers/3/contact").await.body["phone"], json!(null));
-        app.get(port, "/customers/99/contact").await.assert_error(404, "NOT_FOUND", &["99"]);
-        app.get(port, "/customers/x/contact").await.assert_error(400, "INVALID_VALUE", &[]);
-    }
-    for port in ["products", "runtime"] {
-        let low = app.get(port, "/products/low-stock?below=5").await;
-        let skus: Vec<&str> = low.body.as_array().unwrap().iter().map(|p| p["sku"].as_str().unwrap()).collect();
-        assert_eq!(skus, ["C-3", "A-1"], "{port}");
-        app.get(port, "/products/low-stock?below=-1").await.assert_error(400, "INVALID_VALUE", &[]);
-        app.get(port, "/products/low-stock?above=1").await.assert_error(400, "INVALID_VALUE", &["above"]);
-        // The custom route wins over the generated item route with the same shape.
-        assert_eq!(app.get(port, "/products/2").await.body["sku"], "B-2");
-    }
-    for port in ["invoices", "runtime"] {
-        let summary = app.get(port, "/customers/1/summary").await;
-        assert_eq!(summary.body, json!({"customerId": 1, "invoiceCount": 2, "totalCents": 1800}), "{port}");
-        app.get(port, "/customers/99/summary").await.assert_error(404, "NOT_FOUND", &["99"]);
-    }
-    // An app's route is not served on another app's port.
-    app.get("customers", "/products/low-stock").await.assert_error(404, "NOT_FOUND", &[]);
-    app.get("products", "/customers/1/summary").await.assert_error(404, "NOT_FOUND", &[]);
-});
+);
 
 both!(finalize_stores_the_total_once, |app| {
     app.seed().await;
-    let finalized = app.post("invoices", "/invoices/1/finalize", json!({})).await;
+    let finalized = app
+        .post("invoices", "/invoices/1/finalize", json!({}))
+        .await;
     assert_eq!(finalized.status.as_u16(), 200, "{:?}", finalized.body);
     assert_eq!(finalized.body["status"], "issued");
     assert_eq!(finalized.body["totalCents"], 1500);
@@ -59,9 +101,16 @@ both!(finalize_stores_the_total_once, |app| {
     app.post("invoices", "/invoices/2/finalize", json!({}))
         .await
         .assert_error(409, "CONFLICT", &["paid"]);
-    app.post("invoices", "/invoices/99/finalize", json!({})).await.assert_error(404, "NOT_FOUND", &["99"]);
-    app.get("invoices", "/invoices/1/finalize").await.assert_error(405, "METHOD_NOT_ALLOWED", &["POST"]);
-    assert_eq!(app.get("runtime", "/invoices/2").await.body["totalCents"], json!(null));
+    app.post("invoices", "/invoices/99/finalize", json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND", &["99"]);
+    app.get("invoices", "/invoices/1/finalize")
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED", &["POST"]);
+    assert_eq!(
+        app.get("runtime", "/invoices/2").await.body["totalCents"],
+        json!(null)
+    );
 });
 
 async fn hello() -> HttpResponse {
@@ -72,13 +121,30 @@ async fn hello() -> HttpResponse {
 async fn two_apps_claiming_one_route_stop_start_up() {
     let db = TestDb::sqlite();
     let apps = vec![
-        App::new("alpha", 0).table("products", Access::Read).route(Method::GET, "/stats/{id}", "a", hello),
-        App::new("beta", 0).table("products", Access::Read).route(Method::GET, "/stats/{key}", "b", hello),
+        App::new("alpha", 0).table("products", Access::Read).route(
+            Method::GET,
+            "/stats/{id}",
+            "a",
+            hello,
+        ),
+        App::new("beta", 0).table("products", Access::Read).route(
+            Method::GET,
+            "/stats/{key}",
+            "b",
+            hello,
+        ),
     ];
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
     let config = test_config(&db.url, &apps).check(&linked).unwrap();
-    let error = Runtime::build(&config, &apps, Serve::All).await.err().expect("conflict").to_string();
-    assert!(error.contains("alpha") && error.contains("beta") && error.contains("/stats/"), "{error}");
+    let error = Runtime::build(&config, &apps, Serve::All)
+        .await
+        .err()
+        .expect("conflict")
+        .to_string();
+    assert!(
+        error.contains("alpha") && error.contains("beta") && error.contains("/stats/"),
+        "{error}"
+    );
     // Each app alone is fine.
     let alone = Runtime::build(&config, &apps, Serve::App("beta".into())).await;
     assert!(alone.is_ok());
@@ -87,8 +153,19 @@ async fn two_apps_claiming_one_route_stop_start_up() {
 #[tokio::test]
 async fn a_listed_table_missing_from_the_database_stops_start_up() {
     let db = TestDb::sqlite();
-    let apps = vec![App::new("ghosts", 0).table("products", Access::Read).table("ghosts", Access::ReadWrite)];
+    let apps = vec![
+        App::new("ghosts", 0)
+            .table("products", Access::Read)
+            .table("ghosts", Access::ReadWrite),
+    ];
     let config = test_config(&db.url, &apps).check(&[("ghosts", 0)]).unwrap();
-    let error = Runtime::build(&config, &apps, Serve::All).await.err().expect("missing table").to_string();
-    assert!(error.contains("`ghosts`") && error.contains("table `ghosts`"), "{error}");
+    let error = Runtime::build(&config, &apps, Serve::All)
+        .await
+        .err()
+        .expect("missing table")
+        .to_string();
+    assert!(
+        error.contains("`ghosts`") && error.contains("table `ghosts`"),
+        "{error}"
+    );
 }

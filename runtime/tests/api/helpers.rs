@@ -6,18 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use engine::App;
 use engine::config::{AppConfig, Config, DatabaseUrl};
 use engine::server::{Runtime, RuntimeHandle, Serve};
-use engine::App;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Runs a test body on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` is set.
 macro_rules! both {
@@ -30,7 +24,7 @@ macro_rules! both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                let app = $crate::helpers::TestApp::spawn_sqlite().await;
                 body(&app).await;
                 app.finish().await;
             }
@@ -52,7 +46,12 @@ pub fn migrations_dir() -> PathBuf {
 }
 
 pub fn linked_apps() -> Vec<App> {
-    vec![app_shared::app(), app_customers::app(), app_products::app(), app_invoices::app()]
+    vec![
+        app_shared::app(),
+        app_customers::app(),
+        app_products::app(),
+        app_invoices::app(),
+    ]
 }
 
 /// A fresh, empty database.
@@ -93,7 +92,9 @@ impl TestDb {
             .execute(&mut conn)
             .await
             .expect("create test database");
-        let (base, _) = admin.rsplit_once('/').expect("TEST_POSTGRES_URL ends with /database");
+        let (base, _) = admin
+            .rsplit_once('/')
+            .expect("TEST_POSTGRES_URL ends with /database");
         Some(Self {
             url: format!("{base}/{name}"),
             _dir: None,
@@ -102,12 +103,14 @@ impl TestDb {
     }
 
     pub async fn drop_database(&self) {
-        if let Some((admin, name)) = &self.postgres {
-            if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut conn)
-                    .await;
-            }
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await
+        {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -154,7 +157,10 @@ impl Reply {
         assert!(self.body["error"].is_string(), "{:?}", self.body);
         let message = self.body["message"].as_str().expect("message");
         for needle in needles {
-            assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+            assert!(
+                message.contains(needle),
+                "{message:?} should mention {needle:?}"
+            );
         }
     }
 
@@ -174,12 +180,8 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Self {
-        let db = match backend {
-            Backend::Sqlite => TestDb::sqlite(),
-            Backend::Postgres => TestDb::postgres().await.expect("TEST_POSTGRES_URL"),
-        };
-        Self::spawn_with(db, linked_apps()).await
+    pub async fn spawn_sqlite() -> Self {
+        Self::spawn_with(TestDb::sqlite(), linked_apps()).await
     }
 
     pub async fn spawn_postgres() -> Option<Self> {
@@ -189,9 +191,17 @@ impl TestApp {
 
     pub async fn spawn_with(db: TestDb, apps: Vec<App>) -> Self {
         let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
-        let config = test_config(&db.url, &apps).check(&linked).expect("valid config");
-        let runtime = Runtime::build(&config, &apps, Serve::All).await.expect("runtime starts");
-        let addresses = runtime.listeners.iter().map(|l| (l.name.clone(), l.address)).collect();
+        let config = test_config(&db.url, &apps)
+            .check(&linked)
+            .expect("valid config");
+        let runtime = Runtime::build(&config, &apps, Serve::All)
+            .await
+            .expect("runtime starts");
+        let addresses = runtime
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.address))
+            .collect();
         let handle = runtime.handle();
         let task = tokio::spawn(runtime.run());
         Self {
@@ -211,11 +221,20 @@ impl TestApp {
 
     /// `http://127.0.0.1:<port of app>/<path>`; `runtime` is the composed port.
     pub fn url(&self, app: &str, path: &str) -> String {
-        let address = self.addresses.get(app).unwrap_or_else(|| panic!("no listener `{app}`"));
+        let address = self
+            .addresses
+            .get(app)
+            .unwrap_or_else(|| panic!("no listener `{app}`"));
         format!("http://{address}{path}")
     }
 
-    pub async fn request(&self, method: reqwest::Method, app: &str, path: &str, body: Option<&Value>) -> Reply {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        app: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, self.url(app, path));
         if let Some(body) = body {
             request = request.json(body);
@@ -228,15 +247,18 @@ impl TestApp {
     }
 
     pub async fn post(&self, app: &str, path: &str, body: Value) -> Reply {
-        self.request(reqwest::Method::POST, app, path, Some(&body)).await
+        self.request(reqwest::Method::POST, app, path, Some(&body))
+            .await
     }
 
     pub async fn put(&self, app: &str, path: &str, body: Value) -> Reply {
-        self.request(reqwest::Method::PUT, app, path, Some(&body)).await
+        self.request(reqwest::Method::PUT, app, path, Some(&body))
+            .await
     }
 
     pub async fn patch(&self, app: &str, path: &str, body: Value) -> Reply {
-        self.request(reqwest::Method::PATCH, app, path, Some(&body)).await
+        self.request(reqwest::Method::PATCH, app, path, Some(&body))
+            .await
     }
 
     pub async fn delete(&self, app: &str, path: &str) -> Reply {
@@ -254,5 +276,9 @@ pub async fn reply(response: reqwest::Response) -> Reply {
     let headers = response.headers().clone();
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }

@@ -57,9 +57,18 @@ with_db!(apply_is_ordered_idempotent_and_stops_at_a_target, |db| {
     assert_eq!(applied, [true, true, false, false, false]);
     assert_eq!(status[3].name, "invoices");
     let rest = migrate::apply(&pool, &dir, None).await.unwrap();
-    assert_eq!(rest.iter().map(|m| m.version).collect::<Vec<_>>(), [3, 4, 5]);
+    assert_eq!(
+        rest.iter().map(|m| m.version).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
     assert!(migrate::apply(&pool, &dir, None).await.unwrap().is_empty());
-    assert!(migrate::status(&pool, &dir).await.unwrap().iter().all(|s| s.applied_on.is_some() && !s.changed));
+    assert!(
+        migrate::status(&pool, &dir)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.applied_on.is_some() && !s.changed)
+    );
     let unknown = migrate::apply(&pool, &dir, Some(42)).await.unwrap_err();
     assert!(matches!(unknown, MigrateError::UnknownTarget(42)));
 });
@@ -72,7 +81,10 @@ with_db!(a_changed_applied_migration_is_an_error, |db| {
     let sql = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{sql}\n-- edited after the fact\n")).unwrap();
     let error = migrate::apply(&pool, dir.path(), None).await.unwrap_err();
-    assert!(matches!(error, MigrateError::Changed { version: 5, .. }), "{error}");
+    assert!(
+        matches!(error, MigrateError::Changed { version: 5, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("V5__invoice_totals"));
     let status = migrate::status(&pool, dir.path()).await.unwrap();
     assert!(status[4].changed);
@@ -93,18 +105,35 @@ with_db!(new_migrations_get_the_next_version_and_apply, |db| {
 
 #[tokio::test]
 async fn concurrent_applies_on_postgres_apply_each_migration_once() {
-    let Some(db) = TestDb::postgres().await else { return };
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
     let pools: Vec<Database> = futures_util::future::join_all((0..4).map(|_| connect(&db))).await;
     let dir = migrations_dir();
-    let runs = futures_util::future::join_all(pools.iter().map(|pool| migrate::apply(pool, &dir, None))).await;
+    let runs =
+        futures_util::future::join_all(pools.iter().map(|pool| migrate::apply(pool, &dir, None)))
+            .await;
     let mut applied: Vec<i32> = Vec::new();
     for run in runs {
-        applied.extend(run.expect("every concurrent apply succeeds").iter().map(|m| m.version));
+        applied.extend(
+            run.expect("every concurrent apply succeeds")
+                .iter()
+                .map(|m| m.version),
+        );
     }
     applied.sort();
-    assert_eq!(applied, [1, 2, 3, 4, 5], "each migration applied by exactly one process");
-    let Database::Postgres(pg) = &pools[0] else { unreachable!() };
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refinery_schema_history").fetch_one(pg).await.unwrap();
+    assert_eq!(
+        applied,
+        [1, 2, 3, 4, 5],
+        "each migration applied by exactly one process"
+    );
+    let Database::Postgres(pg) = &pools[0] else {
+        unreachable!()
+    };
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refinery_schema_history")
+        .fetch_one(pg)
+        .await
+        .unwrap();
     assert_eq!(rows, 5);
     for pool in &pools {
         pool.close().await;

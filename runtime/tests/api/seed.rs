@@ -13,8 +13,14 @@ use crate::helpers::TestApp;
 
 pub async fn seed(app: &TestApp) {
     let batches = [
-        ("/emails", json!([{"address": "ada@example.com"}, {"address": "bob@example.com"}, {"address": "cy@example.com"}])),
-        ("/phones", json!([{"number": "+31 20 123"}, {"number": "+33 1 456"}])),
+        (
+            "/emails",
+            json!([{"address": "ada@example.com"}, {"address": "bob@example.com"}, {"address": "cy@example.com"}]),
+        ),
+        (
+            "/phones",
+            json!([{"number": "+31 20 123"}, {"number": "+33 1 456"}]),
+        ),
         (
             "/addresses",
             json!([
@@ -57,6 +63,11 @@ pub async fn seed(app: &TestApp) {
     ];
     for (path, rows) in batches {
         let reply = app.post("runtime", path, rows).await;
-        assert_eq!(reply.status.as_u16(), 201, "seeding {path}: {:?}", reply.body);
+        assert_eq!(
+            reply.status.as_u16(),
+            201,
+            "seeding {path}: {:?}",
+            reply.body
+        );
     }
 }

@@ -10,5 +10,8 @@ both!(timestamps_and_keys_render_as_json_types, |app| {
     let created = customer.body["createdAt"].as_str().unwrap();
     assert!(created.starts_with("2024-01-01"), "{created}");
     let fields: Vec<&String> = customer.body.as_object().unwrap().keys().collect();
-    assert_eq!(fields, ["id", "name", "emailId", "phoneId", "addressId", "createdAt"]);
+    assert_eq!(
+        fields,
+        ["id", "name", "emailId", "phoneId", "addressId", "createdAt"]
+    );
 });

@@ -63,29 +63,41 @@ impl ApiContext {
     /// names no column) is attributed to the foreign-key fields the write set.
     fn explain(&self, error: sqlx::Error, operation: &Operation) -> ApiError {
         let mut api_error = db_error(error, self.model.as_ref());
-        if api_error.code == ErrorCode::ForeignKeyViolation && !api_error.message.contains(" (") {
-            if let Some(fields) = written_foreign_keys(&self.model, operation) {
-                api_error.message = format!(
-                    "foreign key constraint violated: one of {fields} references a row that does not exist, or other rows still reference this one"
-                );
-            }
+        if api_error.code == ErrorCode::ForeignKeyViolation
+            && !api_error.message.contains(" (")
+            && let Some(fields) = written_foreign_keys(&self.model, operation)
+        {
+            api_error.message = format!(
+                "foreign key constraint violated: one of {fields} references a row that does not exist, or other rows still reference this one"
+            );
         }
         api_error
     }
 
     /// Runs one operation inside a transaction.
-    pub async fn run_in(&self, tx: &mut Transaction, operation: &Operation) -> Result<Option<JsonRow>, ApiError> {
+    pub async fn run_in(
+        &self,
+        tx: &mut Transaction,
+        operation: &Operation,
+    ) -> Result<Option<JsonRow>, ApiError> {
         let statement = sql::build(&self.model, self.db.dialect(), operation);
-        tx.fetch_json(&statement).await.map_err(|e| self.explain(e, operation))
+        tx.fetch_json(&statement)
+            .await
+            .map_err(|e| self.explain(e, operation))
     }
 
     /// Starts a transaction; it rolls back unless committed with [`ApiContext::commit`].
     pub async fn begin(&self) -> Result<Transaction, ApiError> {
-        self.db.begin().await.map_err(|e| db_error(e, self.model.as_ref()))
+        self.db
+            .begin()
+            .await
+            .map_err(|e| db_error(e, self.model.as_ref()))
     }
 
     pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
-        tx.commit().await.map_err(|e| db_error(e, self.model.as_ref()))
+        tx.commit()
+            .await
+            .map_err(|e| db_error(e, self.model.as_ref()))
     }
 
     /// A query on one of the app's visible tables, by table name.
@@ -93,7 +105,10 @@ impl ApiContext {
         let entity = self.model.entity_index(table).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::NotFound,
-                format!("app `{}` does not serve a table named `{table}`", self.model.name),
+                format!(
+                    "app `{}` does not serve a table named `{table}`",
+                    self.model.name
+                ),
             )
         })?;
         Ok(TableQuery::new(self, entity))
@@ -103,7 +118,9 @@ impl ApiContext {
 /// The foreign-key fields a write sets, named for an error message.
 fn written_foreign_keys(model: &AppModel, operation: &Operation) -> Option<String> {
     let (entity, fields): (usize, Vec<usize>) = match operation {
-        Operation::Insert { entity, rows, .. } => (*entity, rows.iter().flatten().map(|(f, _)| *f).collect()),
+        Operation::Insert { entity, rows, .. } => {
+            (*entity, rows.iter().flatten().map(|(f, _)| *f).collect())
+        }
         Operation::Upsert { entity, values, .. } | Operation::Update { entity, values, .. } => {
             (*entity, values.iter().map(|(f, _)| *f).collect())
         }

@@ -7,7 +7,9 @@ use super::ApiContext;
 use crate::db::Transaction;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::Entity;
-use crate::query::{Condition, Filter, Op, Operand, Operation, Order, RelationSelect, Select, Value, coerce_json};
+use crate::query::{
+    Condition, Filter, Op, Operand, Operation, Order, RelationSelect, Select, Value, coerce_json,
+};
 
 /// Filters, order and limit over one table; finish with a read or a write.
 #[derive(Debug, Clone)]
@@ -69,14 +71,21 @@ impl<'c> TableQuery<'c> {
                 }
                 (_, value) => Operand::One(self.value(index, value)),
             };
-            self.conditions.push(Filter::Condition(Condition { field: index, op, operand }));
+            self.conditions.push(Filter::Condition(Condition {
+                field: index,
+                op,
+                operand,
+            }));
         }
         self
     }
 
     pub fn order_by(mut self, field: &str, descending: bool) -> Self {
         if let Some(index) = self.field(field) {
-            self.order.push(Order { field: index, descending });
+            self.order.push(Order {
+                field: index,
+                descending,
+            });
         }
         self
     }
@@ -138,7 +147,10 @@ impl<'c> TableQuery<'c> {
     }
 
     /// Every matching row, inside a transaction.
-    pub async fn fetch_all_in<T: DeserializeOwned>(&self, tx: &mut Transaction) -> Result<Vec<T>, ApiError> {
+    pub async fn fetch_all_in<T: DeserializeOwned>(
+        &self,
+        tx: &mut Transaction,
+    ) -> Result<Vec<T>, ApiError> {
         self.checked()?;
         let row = self.context.run_in(tx, &self.list_operation()).await?;
         decode(row.map(|r| r.json))
@@ -147,7 +159,9 @@ impl<'c> TableQuery<'c> {
     /// The first matching row, if any.
     pub async fn fetch_optional<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
         self.checked()?;
-        let operation = Operation::One { select: self.select() };
+        let operation = Operation::One {
+            select: self.select(),
+        };
         let row = self.context.run(&operation).await?;
         row.map(|r| parse(&r.json)).transpose()
     }
@@ -160,7 +174,10 @@ impl<'c> TableQuery<'c> {
         values: serde_json::Value,
     ) -> Result<Vec<T>, ApiError> {
         let serde_json::Value::Object(map) = values else {
-            return Err(ApiError::new(ErrorCode::InvalidBody, "update values must be a JSON object"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                "update values must be a JSON object",
+            ));
         };
         let mut pairs = Vec::new();
         for (name, value) in map {
@@ -171,7 +188,10 @@ impl<'c> TableQuery<'c> {
         }
         self.checked()?;
         if self.conditions.is_empty() {
-            return Err(ApiError::new(ErrorCode::FilterRequired, "an update needs a filter"));
+            return Err(ApiError::new(
+                ErrorCode::FilterRequired,
+                "an update needs a filter",
+            ));
         }
         let entity = self.entity();
         let operation = Operation::Update {

@@ -4,8 +4,25 @@ use sqlx::PgPool;
 
 use super::{Column, ColumnKind, ForeignKey, Generated, Table, TableKind, UniqueConstraint};
 
-type ColumnRow = (String, String, String, String, String, bool, Option<String>, String, String);
-type ConstraintRow = (String, String, String, Vec<String>, Option<String>, Vec<String>);
+type ColumnRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    String,
+    String,
+);
+type ConstraintRow = (
+    String,
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+);
 
 pub(super) async fn introspect(pool: &PgPool) -> Result<Vec<Table>, sqlx::Error> {
     let columns: Vec<ColumnRow> = sqlx::query_as(include_str!("sql/postgres_columns.sql"))
@@ -17,7 +34,8 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Vec<Table>, sqlx::Error>
             .await?;
 
     let mut tables: Vec<Table> = Vec::new();
-    for (table, relkind, name, sql_type, typname, notnull, default, identity, generated) in columns {
+    for (table, relkind, name, sql_type, typname, notnull, default, identity, generated) in columns
+    {
         if tables.last().is_none_or(|t| t.name != table) {
             tables.push(Table {
                 name: table.clone(),
@@ -35,7 +53,9 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Vec<Table>, sqlx::Error>
         let generated = if !generated.is_empty() {
             Generated::Always
         } else if !identity.is_empty()
-            || default.as_deref().is_some_and(|d| d.starts_with("nextval("))
+            || default
+                .as_deref()
+                .is_some_and(|d| d.starts_with("nextval("))
         {
             Generated::Identity
         } else {
@@ -57,7 +77,9 @@ pub(super) async fn introspect(pool: &PgPool) -> Result<Vec<Table>, sqlx::Error>
         };
         match contype.as_str() {
             "p" => owner.primary_key = columns,
-            "u" => owner.unique_constraints.push(UniqueConstraint { name, columns }),
+            "u" => owner
+                .unique_constraints
+                .push(UniqueConstraint { name, columns }),
             "f" => owner.foreign_keys.push(ForeignKey {
                 name: Some(name),
                 columns,

@@ -4,14 +4,16 @@ use sqlx::SqlitePool;
 
 use super::{Column, ColumnKind, ForeignKey, Generated, Table, TableKind, UniqueConstraint};
 
+/// (table, column, declared type, not null, default, primary-key position, hidden).
+type ColumnRow = (String, String, String, bool, Option<String>, i64, i64);
+
 pub(super) async fn introspect(pool: &SqlitePool) -> Result<Vec<Table>, sqlx::Error> {
     let objects: Vec<(String, String)> = sqlx::query_as(include_str!("sql/sqlite_objects.sql"))
         .fetch_all(pool)
         .await?;
-    let columns: Vec<(String, String, String, bool, Option<String>, i64, i64)> =
-        sqlx::query_as(include_str!("sql/sqlite_columns.sql"))
-            .fetch_all(pool)
-            .await?;
+    let columns: Vec<ColumnRow> = sqlx::query_as(include_str!("sql/sqlite_columns.sql"))
+        .fetch_all(pool)
+        .await?;
     let foreign_keys: Vec<(String, i64, String, String, Option<String>)> =
         sqlx::query_as(include_str!("sql/sqlite_foreign_keys.sql"))
             .fetch_all(pool)
@@ -49,7 +51,7 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Vec<Table>, sqlx::Er
                     name: col.clone(),
                     sql_type: declared.clone(),
                     kind: kind_of(declared),
-                    nullable: !notnull && !(rowid_alias && *pk == 1),
+                    nullable: !(*notnull || rowid_alias && *pk == 1),
                     default: default.clone(),
                     generated,
                 }
@@ -92,7 +94,9 @@ pub(super) async fn introspect(pool: &SqlitePool) -> Result<Vec<Table>, sqlx::Er
     Ok(tables)
 }
 
-fn group_unique<'a>(rows: impl Iterator<Item = &'a (String, String, String)>) -> Vec<UniqueConstraint> {
+fn group_unique<'a>(
+    rows: impl Iterator<Item = &'a (String, String, String)>,
+) -> Vec<UniqueConstraint> {
     let mut out: Vec<UniqueConstraint> = Vec::new();
     for (_, index, column) in rows {
         match out.iter_mut().find(|u| &u.name == index) {
@@ -114,10 +118,10 @@ fn resolve_implicit_targets(tables: &mut [Table]) {
         .collect();
     for table in tables.iter_mut() {
         for fk in &mut table.foreign_keys {
-            if fk.referenced_columns.iter().any(String::is_empty) {
-                if let Some((_, pk)) = keys.iter().find(|(name, _)| *name == fk.referenced_table) {
-                    fk.referenced_columns = pk.clone();
-                }
+            if fk.referenced_columns.iter().any(String::is_empty)
+                && let Some((_, pk)) = keys.iter().find(|(name, _)| *name == fk.referenced_table)
+            {
+                fk.referenced_columns = pk.clone();
             }
         }
     }

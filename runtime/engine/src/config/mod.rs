@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use secret::DatabaseUrl;
 
 /// The whole configuration as read from its layers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -76,18 +76,6 @@ pub struct AppConfig {
     pub port: Option<u16>,
     /// Whether `runtime start` serves the app on its own port and in the composed API.
     pub enabled: Option<bool>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            database: DatabaseConfig::default(),
-            server: ServerConfig::default(),
-            limits: LimitsConfig::default(),
-            migrations: MigrationsConfig::default(),
-            apps: BTreeMap::new(),
-        }
-    }
 }
 
 impl Default for DatabaseConfig {
@@ -216,7 +204,10 @@ impl Config {
         if limits.default_limit == 0 || limits.default_limit > limits.max_limit {
             return Err(key_error(
                 "limits.default_limit",
-                &format!("must be between 1 and limits.max_limit ({})", limits.max_limit),
+                &format!(
+                    "must be between 1 and limits.max_limit ({})",
+                    limits.max_limit
+                ),
             ));
         }
         if self.database.max_connections == 0 {
@@ -242,7 +233,10 @@ impl Config {
             if let Some((_, owner)) = taken.iter().find(|(port, _)| *port == app.port) {
                 return Err(key_error(
                     &format!("apps.{}.port", app.name),
-                    &format!("port {} is already used by `{owner}`; give each app its own port", app.port),
+                    &format!(
+                        "port {} is already used by `{owner}`; give each app its own port",
+                        app.port
+                    ),
                 ));
             }
             taken.push((app.port, format!("apps.{}.port", app.name)));
@@ -296,6 +290,7 @@ impl CheckedConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return its large error type
 mod tests {
     use figment::Jail;
 
@@ -349,12 +344,21 @@ mod tests {
     fn unknown_app_and_shared_port_are_refused() {
         Jail::expect_with(|jail| {
             jail.create_file("runtime.toml", "[apps.billing]\nport = 1\n")?;
-            let err = load(None).expect("loads").check(LINKED).expect_err("no such app");
+            let err = load(None)
+                .expect("loads")
+                .check(LINKED)
+                .expect_err("no such app");
             assert!(err.to_string().contains("apps.billing"), "{err}");
             jail.create_file("runtime.toml", "[apps.products]\nport = 3044\n")?;
-            let err = load(None).expect("loads").check(LINKED).expect_err("same port");
+            let err = load(None)
+                .expect("loads")
+                .check(LINKED)
+                .expect_err("same port");
             let text = err.to_string();
-            assert!(text.contains("apps.products.port") && text.contains("apps.customers.port"), "{text}");
+            assert!(
+                text.contains("apps.products.port") && text.contains("apps.customers.port"),
+                "{text}"
+            );
             Ok(())
         });
     }
@@ -372,7 +376,10 @@ mod tests {
     fn limits_are_checked() {
         Jail::expect_with(|jail| {
             jail.create_file("runtime.toml", "[limits]\ndefault_limit = 500\n")?;
-            let err = load(None).expect("loads").check(LINKED).expect_err("too big");
+            let err = load(None)
+                .expect("loads")
+                .check(LINKED)
+                .expect_err("too big");
             assert!(err.to_string().contains("limits.default_limit"));
             Ok(())
         });

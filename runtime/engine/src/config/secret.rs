@@ -60,15 +60,24 @@ mod tests {
     #[test]
     fn password_is_redacted_everywhere() {
         let url = DatabaseUrl::new("postgres://app:s3cret@db.example:5432/prod?sslmode=require");
-        assert_eq!(url.redacted(), "postgres://app:***@db.example:5432/prod?sslmode=require");
+        assert_eq!(
+            url.redacted(),
+            "postgres://app:***@db.example:5432/prod?sslmode=require"
+        );
         assert!(!format!("{url:?}").contains("s3cret"));
         assert!(!url.to_string().contains("s3cret"));
-        assert_eq!(url.expose(), "postgres://app:s3cret@db.example:5432/prod?sslmode=require");
+        assert_eq!(
+            url.expose(),
+            "postgres://app:s3cret@db.example:5432/prod?sslmode=require"
+        );
     }
 
     #[test]
     fn urls_without_password_are_unchanged() {
-        for plain in ["sqlite://data/runtime.sqlite", "postgres://postgres@127.0.0.1/test"] {
+        for plain in [
+            "sqlite://data/runtime.sqlite",
+            "postgres://postgres@127.0.0.1/test",
+        ] {
             assert_eq!(DatabaseUrl::new(plain).redacted(), plain);
         }
     }

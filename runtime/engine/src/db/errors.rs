@@ -40,13 +40,17 @@ pub fn db_error(error: sqlx::Error, names: &dyn ConstraintNames) -> ApiError {
                 ErrorKind::UniqueViolation => {
                     return ApiError::new(
                         ErrorCode::UniqueViolation,
-                        format!("unique constraint violated{described}: a row with the same value already exists"),
+                        format!(
+                            "unique constraint violated{described}: a row with the same value already exists"
+                        ),
                     );
                 }
                 ErrorKind::ForeignKeyViolation => {
                     return ApiError::new(
                         ErrorCode::ForeignKeyViolation,
-                        format!("foreign key constraint violated{described}: the referenced row does not exist, or other rows still reference this one"),
+                        format!(
+                            "foreign key constraint violated{described}: the referenced row does not exist, or other rows still reference this one"
+                        ),
                     );
                 }
                 ErrorKind::NotNullViolation => {

@@ -76,13 +76,13 @@ impl Database {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
                 .pragma("case_sensitive_like", "ON");
-            if let Some(dir) = Path::new(options.get_filename()).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-                }
+            if let Some(dir) = Path::new(options.get_filename()).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.max_connections)
@@ -154,7 +154,10 @@ pub enum Transaction {
 }
 
 impl Transaction {
-    pub async fn fetch_json(&mut self, statement: &Statement) -> Result<Option<JsonRow>, sqlx::Error> {
+    pub async fn fetch_json(
+        &mut self,
+        statement: &Statement,
+    ) -> Result<Option<JsonRow>, sqlx::Error> {
         match self {
             Self::Sqlite(tx) if statement.per_row => fetch_sqlite_rows(&mut **tx, statement).await,
             Self::Sqlite(tx) => fetch_sqlite(&mut **tx, statement).await,
@@ -197,19 +200,29 @@ binder!(bind_sqlite_scalar, Sqlite, QueryScalar, O);
 
 macro_rules! fetcher {
     ($name:ident, $db:ident, $bind:ident) => {
-        async fn $name<'e, E>(executor: E, statement: &Statement) -> Result<Option<JsonRow>, sqlx::Error>
+        async fn $name<'e, E>(
+            executor: E,
+            statement: &Statement,
+        ) -> Result<Option<JsonRow>, sqlx::Error>
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
             use sqlx::Row;
             let query = sqlx::query(AssertSqlSafe(statement.sql.clone()));
-            let Some(row) = $bind(query, &statement.params).fetch_optional(executor).await? else {
+            let Some(row) = $bind(query, &statement.params)
+                .fetch_optional(executor)
+                .await?
+            else {
                 return Ok(None);
             };
             let Some(json) = row.try_get::<Option<String>, _>(0)? else {
                 return Ok(None);
             };
-            let count = if row.len() > 1 { row.try_get::<Option<i64>, _>(1)? } else { None };
+            let count = if row.len() > 1 {
+                row.try_get::<Option<i64>, _>(1)?
+            } else {
+                None
+            };
             Ok(Some(JsonRow { json, count }))
         }
     };
@@ -218,12 +231,17 @@ macro_rules! fetcher {
 fetcher!(fetch_sqlite, Sqlite, bind_sqlite);
 fetcher!(fetch_postgres, Postgres, bind_postgres);
 
-async fn fetch_sqlite_rows<'e, E>(executor: E, statement: &Statement) -> Result<Option<JsonRow>, sqlx::Error>
+async fn fetch_sqlite_rows<'e, E>(
+    executor: E,
+    statement: &Statement,
+) -> Result<Option<JsonRow>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     let query = sqlx::query_scalar::<_, String>(AssertSqlSafe(statement.sql.clone()));
-    let rows = bind_sqlite_scalar(query, &statement.params).fetch_all(executor).await?;
+    let rows = bind_sqlite_scalar(query, &statement.params)
+        .fetch_all(executor)
+        .await?;
     let mut json = String::with_capacity(2 + rows.iter().map(|r| r.len() + 1).sum::<usize>());
     json.push('[');
     for (i, row) in rows.iter().enumerate() {

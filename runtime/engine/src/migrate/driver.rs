@@ -1,8 +1,6 @@
 //! refinery's async driver traits, implemented over one sqlx connection, so migrations run
 //! through the same driver as the rest of the runtime.
 
-use std::future::Future;
-
 use refinery_core::Migration;
 use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqliteConnection};
@@ -20,7 +18,9 @@ macro_rules! run_in_transaction {
         let mut tx = $conn.begin().await?;
         let mut count = 0;
         for query in $queries {
-            sqlx::raw_sql(AssertSqlSafe(query.to_owned())).execute(&mut *tx).await?;
+            sqlx::raw_sql(AssertSqlSafe(query.to_owned()))
+                .execute(&mut *tx)
+                .await?;
             count += 1;
         }
         tx.commit().await?;
@@ -30,7 +30,9 @@ macro_rules! run_in_transaction {
 
 macro_rules! applied_rows {
     ($conn:expr, $query:expr) => {{
-        let rows = sqlx::query(AssertSqlSafe($query.to_owned())).fetch_all($conn).await?;
+        let rows = sqlx::query(AssertSqlSafe($query.to_owned()))
+            .fetch_all($conn)
+            .await?;
         rows.iter()
             .map(|row| {
                 let version: i32 = row.try_get(0)?;
@@ -51,29 +53,22 @@ macro_rules! applied_rows {
 impl AsyncTransaction for MigrationConnection {
     type Error = sqlx::Error;
 
-    fn execute<'a, T: Iterator<Item = &'a str> + Send + 'a>(
+    async fn execute<'a, T: Iterator<Item = &'a str> + Send + 'a>(
         &'a mut self,
         queries: T,
-    ) -> impl Future<Output = Result<usize, Self::Error>> + Send + 'a {
-        async move {
-            match self {
-                Self::Sqlite(conn) => run_in_transaction!(conn, queries),
-                Self::Postgres(conn) => run_in_transaction!(conn, queries),
-            }
+    ) -> Result<usize, Self::Error> {
+        match self {
+            Self::Sqlite(conn) => run_in_transaction!(conn, queries),
+            Self::Postgres(conn) => run_in_transaction!(conn, queries),
         }
     }
 }
 
 impl AsyncQuery<Vec<Migration>> for MigrationConnection {
-    fn query<'a>(
-        &'a mut self,
-        query: &'a str,
-    ) -> impl Future<Output = Result<Vec<Migration>, Self::Error>> + Send + 'a {
-        async move {
-            match self {
-                Self::Sqlite(conn) => applied_rows!(&mut *conn, query),
-                Self::Postgres(conn) => applied_rows!(&mut *conn, query),
-            }
+    async fn query<'a>(&'a mut self, query: &'a str) -> Result<Vec<Migration>, Self::Error> {
+        match self {
+            Self::Sqlite(conn) => applied_rows!(&mut *conn, query),
+            Self::Postgres(conn) => applied_rows!(&mut *conn, query),
         }
     }
 }

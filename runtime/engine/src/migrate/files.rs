@@ -22,7 +22,10 @@ pub struct MigrationFile {
     pub path: PathBuf,
 }
 
-const DIALECT_SUFFIXES: [(&str, Dialect); 2] = [(".sqlite", Dialect::Sqlite), (".postgres", Dialect::Postgres)];
+const DIALECT_SUFFIXES: [(&str, Dialect); 2] = [
+    (".sqlite", Dialect::Sqlite),
+    (".postgres", Dialect::Postgres),
+];
 
 /// The migrations for one dialect, sorted by version.
 pub fn load(dir: &Path, dialect: Dialect) -> Result<Vec<(MigrationFile, Migration)>, MigrateError> {
@@ -34,15 +37,20 @@ pub fn load(dir: &Path, dialect: Dialect) -> Result<Vec<(MigrationFile, Migratio
                 path: file.path.display().to_string(),
                 source,
             })?;
-            let migration = Migration::unapplied(&format!("V{}__{}", file.version, file.name), &sql)
-                .map_err(|e| MigrateError::BadFile {
-                    path: file.path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+            let migration =
+                Migration::unapplied(&format!("V{}__{}", file.version, file.name), &sql).map_err(
+                    |e| MigrateError::BadFile {
+                        path: file.path.display().to_string(),
+                        reason: e.to_string(),
+                    },
+                )?;
             Ok((file, migration))
         })
         .collect()
 }
+
+/// One version's name, its portable file and its dialect files.
+type VersionFiles = (String, Option<PathBuf>, Vec<(Dialect, PathBuf)>);
 
 /// Lists the migration files of a dialect, checking names and versions.
 pub fn scan(dir: &Path, dialect: Dialect) -> Result<Vec<MigrationFile>, MigrateError> {
@@ -51,7 +59,7 @@ pub fn scan(dir: &Path, dialect: Dialect) -> Result<Vec<MigrationFile>, MigrateE
         source,
     })?;
     // version -> (name, portable file, dialect files)
-    let mut versions: BTreeMap<i32, (String, Option<PathBuf>, Vec<(Dialect, PathBuf)>)> = BTreeMap::new();
+    let mut versions: BTreeMap<i32, VersionFiles> = BTreeMap::new();
     for entry in entries {
         let path = entry
             .map_err(|source| MigrateError::Read {
@@ -71,9 +79,13 @@ pub fn scan(dir: &Path, dialect: Dialect) -> Result<Vec<MigrationFile>, MigrateE
         };
         let (version, name) = parse_stem(stem).ok_or_else(|| MigrateError::BadFile {
             path: path.display().to_string(),
-            reason: "migration files are named V<version>__<name>.sql (or .sqlite.sql / .postgres.sql)".into(),
+            reason:
+                "migration files are named V<version>__<name>.sql (or .sqlite.sql / .postgres.sql)"
+                    .into(),
         })?;
-        let slot = versions.entry(version).or_insert_with(|| (name.clone(), None, Vec::new()));
+        let slot = versions
+            .entry(version)
+            .or_insert_with(|| (name.clone(), None, Vec::new()));
         if slot.0 != name {
             return Err(MigrateError::BadFile {
                 path: path.display().to_string(),
@@ -99,8 +111,14 @@ pub fn scan(dir: &Path, dialect: Dialect) -> Result<Vec<MigrationFile>, MigrateE
                 Some((_, path)) => path,
                 None => {
                     return Err(MigrateError::BadFile {
-                        path: dir.join(format!("V{version}__{name}.{}.sql", dialect_name(dialect))).display().to_string(),
-                        reason: format!("version {version} has dialect files but none for {}", dialect_name(dialect)),
+                        path: dir
+                            .join(format!("V{version}__{name}.{}.sql", dialect_name(dialect)))
+                            .display()
+                            .to_string(),
+                        reason: format!(
+                            "version {version} has dialect files but none for {}",
+                            dialect_name(dialect)
+                        ),
                     });
                 }
             },
@@ -146,9 +164,11 @@ pub fn create(dir: &Path, name: &str) -> Result<PathBuf, MigrateError> {
         }
     }
     let path = dir.join(format!("V{}__{name}.sql", highest + 1));
-    std::fs::write(&path, format!("-- V{}: {name}\n", highest + 1)).map_err(|source| MigrateError::Read {
-        path: path.display().to_string(),
-        source,
+    std::fs::write(&path, format!("-- V{}: {name}\n", highest + 1)).map_err(|source| {
+        MigrateError::Read {
+            path: path.display().to_string(),
+            source,
+        }
     })?;
     Ok(path)
 }

@@ -37,7 +37,9 @@ pub enum MigrateError {
     BadFile { path: String, reason: String },
     #[error("`{0}` is not a migration name: use letters, digits and underscores")]
     BadName(String),
-    #[error("migration V{version}__{name} was changed after it was applied (its checksum differs); restore the file and put the change in a new migration")]
+    #[error(
+        "migration V{version}__{name} was changed after it was applied (its checksum differs); restore the file and put the change in a new migration"
+    )]
     Changed { version: i32, name: String },
     #[error("migration V{version}__{name} is applied but its file is missing from {dir}")]
     Missing {
@@ -67,12 +69,16 @@ pub struct MigrationState {
 }
 
 /// Applies pending migrations up to `target` (all when `None`); returns the applied ones.
-pub async fn apply(db: &Database, dir: &Path, target: Option<i32>) -> Result<Vec<MigrationFile>, MigrateError> {
+pub async fn apply(
+    db: &Database,
+    dir: &Path,
+    target: Option<i32>,
+) -> Result<Vec<MigrationFile>, MigrateError> {
     let loaded = files::load(dir, db.dialect())?;
-    if let Some(version) = target {
-        if !loaded.iter().any(|(f, _)| f.version == version) {
-            return Err(MigrateError::UnknownTarget(version));
-        }
+    if let Some(version) = target
+        && !loaded.iter().any(|(f, _)| f.version == version)
+    {
+        return Err(MigrateError::UnknownTarget(version));
     }
     let migrations: Vec<Migration> = loaded.iter().map(|(_, m)| m.clone()).collect();
     let mut conn = connect(db).await?;
@@ -112,7 +118,11 @@ async fn run(
         .set_abort_missing(true)
         .set_target(target.map_or(Target::Latest, Target::Version));
     match runner.run_async(conn).await {
-        Ok(report) => Ok(report.applied_migrations().iter().map(|m| m.version()).collect()),
+        Ok(report) => Ok(report
+            .applied_migrations()
+            .iter()
+            .map(|m| m.version())
+            .collect()),
         Err(error) => Err(explain(error, dir)),
     }
 }
@@ -137,7 +147,10 @@ pub async fn status(db: &Database, dir: &Path) -> Result<Vec<MigrationState>, Mi
     let loaded = files::load(dir, db.dialect())?;
     let mut conn = connect(db).await?;
     let applied = if history_exists(&mut conn).await? {
-        Runner::new(&[]).get_applied_migrations_async(&mut conn).await.map_err(Box::new)?
+        Runner::new(&[])
+            .get_applied_migrations_async(&mut conn)
+            .await
+            .map_err(Box::new)?
     } else {
         Vec::new()
     };
@@ -149,12 +162,17 @@ pub async fn status(db: &Database, dir: &Path) -> Result<Vec<MigrationState>, Mi
                 version: file.version,
                 name: file.name.clone(),
                 applied_on: done.and_then(|a| a.applied_on()).map(|t| t.to_string()),
-                changed: done.is_some_and(|a| a.checksum() != migration.checksum() || a.name() != migration.name()),
+                changed: done.is_some_and(|a| {
+                    a.checksum() != migration.checksum() || a.name() != migration.name()
+                }),
                 missing_file: false,
             }
         })
         .collect();
-    for orphan in applied.iter().filter(|a| !loaded.iter().any(|(f, _)| f.version == a.version())) {
+    for orphan in applied
+        .iter()
+        .filter(|a| !loaded.iter().any(|(f, _)| f.version == a.version()))
+    {
         states.push(MigrationState {
             version: orphan.version(),
             name: orphan.name().to_string(),
@@ -186,7 +204,11 @@ async fn history_exists(conn: &mut MigrationConnection) -> Result<bool, sqlx::Er
 
 async fn connect(db: &Database) -> Result<MigrationConnection, sqlx::Error> {
     Ok(match db {
-        Database::Sqlite(pool) => MigrationConnection::Sqlite(pool.connect_options().connect().await?),
-        Database::Postgres(pool) => MigrationConnection::Postgres(pool.connect_options().connect().await?),
+        Database::Sqlite(pool) => {
+            MigrationConnection::Sqlite(pool.connect_options().connect().await?)
+        }
+        Database::Postgres(pool) => {
+            MigrationConnection::Postgres(pool.connect_options().connect().await?)
+        }
     })
 }

@@ -38,7 +38,9 @@ pub struct TableGrant {
 
 /// A listed table is missing from the database.
 #[derive(Debug, thiserror::Error)]
-#[error("app `{app}` lists table `{table}`, which does not exist in the database (apply the migrations, or fix the app's allowlist)")]
+#[error(
+    "app `{app}` lists table `{table}`, which does not exist in the database (apply the migrations, or fix the app's allowlist)"
+)]
 pub struct ModelError {
     pub app: String,
     pub table: String,
@@ -165,10 +167,18 @@ impl AppModel {
                 .unique_constraints
                 .iter()
                 .map(|u| (Some(&u.name), &u.columns, false))
-                .chain(table.foreign_keys.iter().map(|f| (f.name.as_ref(), &f.columns, true)));
+                .chain(
+                    table
+                        .foreign_keys
+                        .iter()
+                        .map(|f| (f.name.as_ref(), &f.columns, true)),
+                );
             let constraints = named
                 .filter_map(|(name, columns, foreign_key)| {
-                    let fields = columns.iter().map(|c| lookup.get(c).copied()).collect::<Option<Vec<_>>>()?;
+                    let fields = columns
+                        .iter()
+                        .map(|c| lookup.get(c).copied())
+                        .collect::<Option<Vec<_>>>()?;
                     Some(Constraint {
                         name: name?.clone(),
                         fields,
@@ -178,7 +188,11 @@ impl AppModel {
                 .collect();
             let name = naming::entity_name(&table.name);
             // Views are served read-only whatever the grant says.
-            let access = if table.kind == TableKind::View { Access::Read } else { grant.access };
+            let access = if table.kind == TableKind::View {
+                Access::Read
+            } else {
+                grant.access
+            };
             entities.push(Entity {
                 table: table.name.clone(),
                 kind: table.kind,
@@ -229,7 +243,11 @@ impl Entity {
 
     /// The names of every field, for error messages.
     pub fn field_names(&self) -> String {
-        self.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -237,9 +255,13 @@ impl Entity {
 fn link_relations(entities: &mut [Entity], catalog: &Catalog) {
     let mut found: Vec<(usize, Relation)> = Vec::new();
     for (source, entity) in entities.iter().enumerate() {
-        let Some(table) = catalog.table(&entity.table) else { continue };
+        let Some(table) = catalog.table(&entity.table) else {
+            continue;
+        };
         for fk in &table.foreign_keys {
-            let ([column], [referenced]) = (fk.columns.as_slice(), fk.referenced_columns.as_slice()) else {
+            let ([column], [referenced]) =
+                (fk.columns.as_slice(), fk.referenced_columns.as_slice())
+            else {
                 continue;
             };
             let Some(target) = entities.iter().position(|e| e.table == fk.referenced_table) else {
@@ -281,7 +303,9 @@ fn link_relations(entities: &mut [Entity], catalog: &Catalog) {
             // Two foreign keys from one table to the same target, or a field of that name:
             // qualify by the foreign-key field, e.g. `invoicesByBillingCustomerId`.
             let fk_field = match relation.kind {
-                RelationKind::OneToMany => &entities[relation.target].fields[relation.target_field].name,
+                RelationKind::OneToMany => {
+                    &entities[relation.target].fields[relation.target_field].name
+                }
                 RelationKind::ManyToOne => &entity.fields[relation.local_field].name,
             };
             relation.name = format!("{}By{}", relation.name, naming::type_name(fk_field));
@@ -294,7 +318,13 @@ impl ConstraintNames for AppModel {
     fn constraint_fields(&self, constraint: &str) -> Option<Vec<String>> {
         self.entities.iter().find_map(|entity| {
             let found = entity.constraints.iter().find(|c| c.name == constraint)?;
-            Some(found.fields.iter().map(|&i| entity.fields[i].name.clone()).collect())
+            Some(
+                found
+                    .fields
+                    .iter()
+                    .map(|&i| entity.fields[i].name.clone())
+                    .collect(),
+            )
         })
     }
 

@@ -23,7 +23,11 @@ pub fn plural(entity: &str) -> String {
         .map_or(0, |(i, _)| i);
     let (head, last) = entity.split_at(split);
     let plural_last = pluralizer::pluralize(&last.to_lowercase(), 2, false);
-    let plural_last = if head.is_empty() { plural_last } else { plural_last.to_upper_camel_case() };
+    let plural_last = if head.is_empty() {
+        plural_last
+    } else {
+        plural_last.to_upper_camel_case()
+    };
     format!("{head}{plural_last}")
 }
 
@@ -62,7 +66,12 @@ mod tests {
             ("customers", "customer", "customers", "Customer"),
             ("line_items", "lineItem", "lineItems", "LineItem"),
             ("addresses", "address", "addresses", "Address"),
-            ("invoice_totals", "invoiceTotal", "invoiceTotals", "InvoiceTotal"),
+            (
+                "invoice_totals",
+                "invoiceTotal",
+                "invoiceTotals",
+                "InvoiceTotal",
+            ),
             ("emails", "email", "emails", "Email"),
             ("phones", "phone", "phones", "Phone"),
             ("categories", "category", "categories", "Category"),
@@ -79,7 +88,10 @@ mod tests {
         assert_eq!(field_name("created_at"), "createdAt");
         assert_eq!(field_name("unit_price_cents"), "unitPriceCents");
         assert_eq!(many_to_one_name("email_id", "email"), "email");
-        assert_eq!(many_to_one_name("billing_address_id", "address"), "billingAddress");
+        assert_eq!(
+            many_to_one_name("billing_address_id", "address"),
+            "billingAddress"
+        );
         assert_eq!(many_to_one_name("owner", "user"), "user");
     }
 }

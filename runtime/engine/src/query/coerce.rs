@@ -10,7 +10,10 @@ use super::Value;
 fn invalid(field: &Field, expected: &str, got: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         ErrorCode::InvalidValue,
-        format!("invalid value for field `{}`: expected {expected}, got {got}", field.name),
+        format!(
+            "invalid value for field `{}`: expected {expected}, got {got}",
+            field.name
+        ),
     )
 }
 
@@ -55,13 +58,17 @@ pub fn coerce_text(field: &Field, raw: &str) -> Result<Value, ApiError> {
             Ok(v) if v.is_finite() => Ok(Value::Float(v)),
             _ => Err(bad()),
         },
-        ColumnKind::Numeric => is_decimal(raw).then(|| Value::Text(raw.to_string())).ok_or_else(bad),
+        ColumnKind::Numeric => is_decimal(raw)
+            .then(|| Value::Text(raw.to_string()))
+            .ok_or_else(bad),
         ColumnKind::Boolean => match raw {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
             _ => Err(bad()),
         },
-        ColumnKind::Json => serde_json::from_str(raw).map(Value::Json).map_err(|_| bad()),
+        ColumnKind::Json => serde_json::from_str(raw)
+            .map(Value::Json)
+            .map_err(|_| bad()),
         ColumnKind::Other => Ok(match (raw.parse::<i64>(), raw.parse::<f64>()) {
             (Ok(i), _) => Value::Int(i),
             (_, Ok(f)) if f.is_finite() => Value::Float(f),
@@ -85,7 +92,9 @@ pub fn coerce_json(field: &Field, json: &serde_json::Value) -> Result<Value, Api
         (ColumnKind::Numeric, J::Number(n)) => Ok(Value::Text(n.to_string())),
         (ColumnKind::Numeric, J::String(s)) if is_decimal(s) => Ok(Value::Text(s.clone())),
         (ColumnKind::Boolean, J::Bool(b)) => Ok(Value::Bool(*b)),
-        (ColumnKind::Other, J::Number(n)) => Ok(n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Int)),
+        (ColumnKind::Other, J::Number(n)) => Ok(n
+            .as_i64()
+            .map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Int)),
         (ColumnKind::Other, J::Bool(b)) => Ok(Value::Bool(*b)),
         (
             ColumnKind::Text

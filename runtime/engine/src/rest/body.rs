@@ -22,9 +22,19 @@ pub enum RowUse {
 
 /// Reads the body as JSON, refusing a wrong content type (415), an oversized body (413) and
 /// malformed JSON (400).
-pub async fn read_json(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Json, ApiError> {
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limit: usize,
+) -> Result<Json, ApiError> {
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         if !essence.eq_ignore_ascii_case("application/json") {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
@@ -48,40 +58,66 @@ pub async fn read_json(req: &HttpRequest, mut payload: Payload, limit: usize) ->
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
-        let chunk: Bytes = chunk.map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("could not read the body: {e}")))?;
+        let chunk: Bytes = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("could not read the body: {e}"),
+            )
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     if body.is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidBody, "the body is empty; send a JSON object"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the body is empty; send a JSON object",
+        ));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// Checks one JSON object against the entity and answers its (field, value) pairs.
-pub fn row_values(entity: &Entity, row: &Map<String, Json>, usage: RowUse) -> Result<Vec<(usize, Value)>, ApiError> {
+pub fn row_values(
+    entity: &Entity,
+    row: &Map<String, Json>,
+    usage: RowUse,
+) -> Result<Vec<(usize, Value)>, ApiError> {
     let mut values: Vec<(usize, Value)> = Vec::with_capacity(row.len());
     for (key, json) in row {
         let index = entity.field_index(key).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnknownField,
-                format!("`{}` has no field `{key}` (fields: {})", entity.plural, entity.field_names()),
+                format!(
+                    "`{}` has no field `{key}` (fields: {})",
+                    entity.plural,
+                    entity.field_names()
+                ),
             )
         })?;
         let field = &entity.fields[index];
         if values.iter().any(|(i, _)| *i == index) {
             return Err(ApiError::new(
                 ErrorCode::InvalidBody,
-                format!("field `{}` is given twice (as camelCase and snake_case)", field.name),
+                format!(
+                    "field `{}` is given twice (as camelCase and snake_case)",
+                    field.name
+                ),
             ));
         }
         if !field.writable() {
             return Err(ApiError::new(
                 ErrorCode::ReadOnlyField,
-                format!("field `{}` is computed by the database and cannot be written", field.name),
+                format!(
+                    "field `{}` is computed by the database and cannot be written",
+                    field.name
+                ),
             ));
         }
         if json.is_null() && !field.nullable {
@@ -109,7 +145,10 @@ pub fn row_values(entity: &Entity, row: &Map<String, Json>, usage: RowUse) -> Re
             }
         }
         RowUse::Update if values.is_empty() => {
-            return Err(ApiError::new(ErrorCode::InvalidBody, "the body names no field to update"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                "the body names no field to update",
+            ));
         }
         RowUse::Update => {}
     }
@@ -118,8 +157,12 @@ pub fn row_values(entity: &Entity, row: &Map<String, Json>, usage: RowUse) -> Re
 
 /// The body as one object, or a 400 saying what it is instead.
 pub fn object(json: &Json) -> Result<&Map<String, Json>, ApiError> {
-    json.as_object()
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, format!("the body must be a JSON object, got {}", kind(json))))
+    json.as_object().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("the body must be a JSON object, got {}", kind(json)),
+        )
+    })
 }
 
 pub fn kind(json: &Json) -> &'static str {

@@ -11,13 +11,22 @@ use crate::query::{Keyset, Order, coerce_json};
 fn invalid(reason: &str) -> ApiError {
     ApiError::new(
         ErrorCode::InvalidCursor,
-        format!("invalid cursor: {reason}; use a cursor from X-Start-After or X-End-Before with the same orderby"),
+        format!(
+            "invalid cursor: {reason}; use a cursor from X-Start-After or X-End-Before with the same orderby"
+        ),
     )
 }
 
 /// Decodes a cursor into keyset values for `order`.
-pub fn decode(cursor: &str, entity: &Entity, order: &[Order], before: bool) -> Result<Keyset, ApiError> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not base64url"))?;
+pub fn decode(
+    cursor: &str,
+    entity: &Entity,
+    order: &[Order],
+    before: bool,
+) -> Result<Keyset, ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid("not base64url"))?;
     let values: Vec<Json> = serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor"))?;
     if values.len() != order.len() {
         return Err(invalid("it was made for another ordering"));
@@ -29,7 +38,8 @@ pub fn decode(cursor: &str, entity: &Entity, order: &[Order], before: bool) -> R
             if v.is_null() {
                 return Err(invalid("it holds a null"));
             }
-            coerce_json(&entity.fields[o.field], v).map_err(|_| invalid("it holds a value of the wrong type"))
+            coerce_json(&entity.fields[o.field], v)
+                .map_err(|_| invalid("it holds a value of the wrong type"))
         })
         .collect::<Result<_, _>>()?;
     Ok(Keyset { values, before })
@@ -54,8 +64,14 @@ pub struct Page {
 
 /// Puts rows fetched for a keyset page in order (a page *before* a cursor is fetched backwards)
 /// and computes its cursors.
-pub fn page(json: &str, entity: &Entity, order: &[Order], backwards: bool) -> Result<Page, ApiError> {
-    let mut rows: Vec<Map<String, Json>> = serde_json::from_str(json).map_err(|e| ApiError::internal(&e))?;
+pub fn page(
+    json: &str,
+    entity: &Entity,
+    order: &[Order],
+    backwards: bool,
+) -> Result<Page, ApiError> {
+    let mut rows: Vec<Map<String, Json>> =
+        serde_json::from_str(json).map_err(|e| ApiError::internal(&e))?;
     if backwards {
         rows.reverse();
     }

@@ -12,7 +12,9 @@ use super::params::{self, Accepts, CursorStart, Params};
 use crate::api::ApiContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{Entity, RelationKind};
-use crate::query::{Filter, Operation, Order, ParentGuard, RelationSelect, Select, Value, coerce_text};
+use crate::query::{
+    Filter, Operation, Order, ParentGuard, RelationSelect, Select, Value, coerce_text,
+};
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -28,14 +30,19 @@ fn entity(ctx: &ApiContext, index: usize) -> &Entity {
 
 /// The key in the path, checked against the primary key's type.
 fn path_key(req: &HttpRequest, entity: &Entity) -> Result<(usize, Value), ApiError> {
-    let key = entity.primary_key.expect("item routes exist only for keyed tables");
+    let key = entity
+        .primary_key
+        .expect("item routes exist only for keyed tables");
     let raw = req.match_info().get("id").unwrap_or_default();
     Ok((key, coerce_text(&entity.fields[key], raw)?))
 }
 
 fn not_found(entity: &Entity, req: &HttpRequest) -> ApiError {
     let id = req.match_info().get("id").unwrap_or_default();
-    ApiError::new(ErrorCode::NotFound, format!("{} with key {id} not found", entity.name))
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("{} with key {id} not found", entity.name),
+    )
 }
 
 /// The one object of a written-rows array, or `None` when nothing was written.
@@ -50,12 +57,19 @@ fn all_fields(entity: &Entity) -> Vec<usize> {
 
 /// The select of a list: the requested page, ordered deterministically (the primary key breaks
 /// ties), with keyset bounds in cursor mode.
-fn list_select(index: usize, entity: &Entity, params: &Params) -> Result<(Select, Vec<Order>), ApiError> {
+fn list_select(
+    index: usize,
+    entity: &Entity,
+    params: &Params,
+) -> Result<(Select, Vec<Order>), ApiError> {
     let mut order = params.order.clone();
-    if let Some(key) = entity.primary_key {
-        if !order.iter().any(|o| o.field == key) {
-            order.push(Order { field: key, descending: false });
-        }
+    if let Some(key) = entity.primary_key
+        && !order.iter().any(|o| o.field == key)
+    {
+        order.push(Order {
+            field: key,
+            descending: false,
+        });
     }
     let mut fields = params.fields.clone().unwrap_or_else(|| all_fields(entity));
     let mut keyset = None;
@@ -63,13 +77,23 @@ fn list_select(index: usize, entity: &Entity, params: &Params) -> Result<(Select
         if order.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::InvalidCursor,
-                format!("`{}` has no primary key: cursor pagination needs orderby.<field>", entity.plural),
+                format!(
+                    "`{}` has no primary key: cursor pagination needs orderby.<field>",
+                    entity.plural
+                ),
             ));
         }
-        if let Some(nullable) = order.iter().map(|o| &entity.fields[o.field]).find(|f| f.nullable) {
+        if let Some(nullable) = order
+            .iter()
+            .map(|o| &entity.fields[o.field])
+            .find(|f| f.nullable)
+        {
             return Err(ApiError::new(
                 ErrorCode::InvalidCursor,
-                format!("cursor pagination cannot order by `{}`, which can be null", nullable.name),
+                format!(
+                    "cursor pagination cannot order by `{}`, which can be null",
+                    nullable.name
+                ),
             ));
         }
         for o in &order {
@@ -140,7 +164,12 @@ async fn respond_list(
 
 /// `GET /<plural>`
 pub async fn list(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply {
-    let params = params::parse(req.query_string(), entity(&ctx, index), Accepts::List, ctx.limits())?;
+    let params = params::parse(
+        req.query_string(),
+        entity(&ctx, index),
+        Accepts::List,
+        ctx.limits(),
+    )?;
     respond_list(&ctx, index, params, None, None, &req).await
 }
 
@@ -159,13 +188,21 @@ pub async fn get(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply
 }
 
 /// `POST /<plural>`: one object, or an array inserted in one statement.
-pub async fn create(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn create(
+    req: HttpRequest,
+    payload: Payload,
+    ctx: Data<ApiContext>,
+    index: usize,
+) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let json = body::read_json(&req, payload, ctx.max_body()).await?;
     let (rows, many) = match &json {
         Json::Array(items) if items.is_empty() => {
-            return Err(ApiError::new(ErrorCode::InvalidBody, "the array is empty; send at least one object"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                "the array is empty; send at least one object",
+            ));
         }
         Json::Array(items) => {
             let rows = items
@@ -178,19 +215,35 @@ pub async fn create(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, i
                 .collect::<Result<Vec<_>, _>>()?;
             (rows, true)
         }
-        other => (vec![body::row_values(entity, body::object(other)?, RowUse::Insert)?], false),
+        other => (
+            vec![body::row_values(
+                entity,
+                body::object(other)?,
+                RowUse::Insert,
+            )?],
+            false,
+        ),
     };
     let operation = Operation::Insert {
         entity: index,
         rows,
         returning: all_fields(entity),
     };
-    let json = ctx.run(&operation).await?.map(|r| r.json).unwrap_or_else(|| "[]".into());
+    let json = ctx
+        .run(&operation)
+        .await?
+        .map(|r| r.json)
+        .unwrap_or_else(|| "[]".into());
     let created = actix_web::http::StatusCode::CREATED;
     if many {
         return Ok(json_response(created, json));
     }
-    let object = single(&json).ok_or_else(|| ApiError::internal(&ApiError::new(ErrorCode::Internal, "insert answered no row")))?;
+    let object = single(&json).ok_or_else(|| {
+        ApiError::internal(&ApiError::new(
+            ErrorCode::Internal,
+            "insert answered no row",
+        ))
+    })?;
     let mut response = HttpResponse::build(created);
     response.insert_header((header::CONTENT_TYPE, "application/json"));
     if let Some(location) = location(entity, &object) {
@@ -214,18 +267,31 @@ fn location(entity: &Entity, object: &str) -> Option<String> {
     Some(format!("/{}/{id}", entity.plural))
 }
 
-fn key_in_body_matches(entity: &Entity, values: &[(usize, Value)], key: usize, id: &Value) -> Result<(), ApiError> {
+fn key_in_body_matches(
+    entity: &Entity,
+    values: &[(usize, Value)],
+    key: usize,
+    id: &Value,
+) -> Result<(), ApiError> {
     match values.iter().find(|(i, _)| *i == key) {
         Some((_, value)) if value != id => Err(ApiError::new(
             ErrorCode::InvalidBody,
-            format!("the body's `{}` differs from the key in the path", entity.fields[key].name),
+            format!(
+                "the body's `{}` differs from the key in the path",
+                entity.fields[key].name
+            ),
         )),
         _ => Ok(()),
     }
 }
 
 /// `PUT /<plural>/{id}`: inserts the row, or updates the fields the body names.
-pub async fn upsert(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn upsert(
+    req: HttpRequest,
+    payload: Payload,
+    ctx: Data<ApiContext>,
+    index: usize,
+) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
@@ -241,13 +307,22 @@ pub async fn upsert(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, i
         values,
         returning: all_fields(entity),
     };
-    let json = ctx.run(&operation).await?.map(|r| r.json).unwrap_or_default();
+    let json = ctx
+        .run(&operation)
+        .await?
+        .map(|r| r.json)
+        .unwrap_or_default();
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }
 
 /// `PATCH /<plural>/{id}`: updates the fields the body names.
-pub async fn patch(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn patch(
+    req: HttpRequest,
+    payload: Payload,
+    ctx: Data<ApiContext>,
+    index: usize,
+) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
@@ -260,7 +335,11 @@ pub async fn patch(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, in
         values,
         returning: all_fields(entity),
     };
-    let json = ctx.run(&operation).await?.map(|r| r.json).unwrap_or_default();
+    let json = ctx
+        .run(&operation)
+        .await?
+        .map(|r| r.json)
+        .unwrap_or_default();
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }
@@ -275,24 +354,41 @@ pub async fn delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Re
         filter: Filter::eq(key, id),
         returning: all_fields(entity),
     };
-    let json = ctx.run(&operation).await?.map(|r| r.json).unwrap_or_default();
+    let json = ctx
+        .run(&operation)
+        .await?
+        .map(|r| r.json)
+        .unwrap_or_default();
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }
 
-fn required_filter(req: &HttpRequest, ctx: &ApiContext, entity: &Entity, verb: &str) -> Result<Filter, ApiError> {
+fn required_filter(
+    req: &HttpRequest,
+    ctx: &ApiContext,
+    entity: &Entity,
+    verb: &str,
+) -> Result<Filter, ApiError> {
     let params = params::parse(req.query_string(), entity, Accepts::Filter, ctx.limits())?;
     if params.filter.is_empty() {
         return Err(ApiError::new(
             ErrorCode::FilterRequired,
-            format!("{verb} on /{} needs at least one where.<field>.<op> filter", entity.plural),
+            format!(
+                "{verb} on /{} needs at least one where.<field>.<op> filter",
+                entity.plural
+            ),
         ));
     }
     Ok(params.filter)
 }
 
 /// `PUT /<plural>?where...`: sets the body's fields on every matching row.
-pub async fn bulk_update(req: HttpRequest, payload: Payload, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn bulk_update(
+    req: HttpRequest,
+    payload: Payload,
+    ctx: Data<ApiContext>,
+    index: usize,
+) -> Reply {
     let entity = entity(&ctx, index);
     let filter = required_filter(&req, &ctx, entity, "a bulk update")?;
     let json = body::read_json(&req, payload, ctx.max_body()).await?;
@@ -303,7 +399,11 @@ pub async fn bulk_update(req: HttpRequest, payload: Payload, ctx: Data<ApiContex
         values,
         returning: all_fields(entity),
     };
-    let json = ctx.run(&operation).await?.map(|r| r.json).unwrap_or_else(|| "[]".into());
+    let json = ctx
+        .run(&operation)
+        .await?
+        .map(|r| r.json)
+        .unwrap_or_else(|| "[]".into());
     Ok(json_response(actix_web::http::StatusCode::OK, json))
 }
 
@@ -316,13 +416,22 @@ pub async fn bulk_delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) 
         filter,
         returning: all_fields(entity),
     };
-    let json = ctx.run(&operation).await?.map(|r| r.json).unwrap_or_else(|| "[]".into());
+    let json = ctx
+        .run(&operation)
+        .await?
+        .map(|r| r.json)
+        .unwrap_or_else(|| "[]".into());
     Ok(json_response(actix_web::http::StatusCode::OK, json))
 }
 
 /// `GET /<plural>/{id}/<relation>`: the related object (many-to-one) or a list of the related
 /// rows (one-to-many, with the list parameters).
-pub async fn related(req: HttpRequest, ctx: Data<ApiContext>, index: usize, relation: usize) -> Reply {
+pub async fn related(
+    req: HttpRequest,
+    ctx: Data<ApiContext>,
+    index: usize,
+    relation: usize,
+) -> Reply {
     let source = entity(&ctx, index);
     let (key, id) = path_key(&req, source)?;
     let link = &source.relations[relation];
@@ -336,7 +445,15 @@ pub async fn related(req: HttpRequest, ctx: Data<ApiContext>, index: usize, rela
                 key: id.clone(),
             };
             let by_parent = Filter::eq(link.target_field, id);
-            respond_list(&ctx, link.target, params, Some(by_parent), Some(parent), &req).await
+            respond_list(
+                &ctx,
+                link.target,
+                params,
+                Some(by_parent),
+                Some(parent),
+                &req,
+            )
+            .await
         }
         RelationKind::ManyToOne => {
             let params = params::parse(req.query_string(), target, Accepts::One, ctx.limits())?;
@@ -349,14 +466,25 @@ pub async fn related(req: HttpRequest, ctx: Data<ApiContext>, index: usize, rela
                 relation,
                 select: nested,
             }];
-            let row = ctx.run(&Operation::One { select }).await?.ok_or_else(|| not_found(source, &req))?;
+            let row = ctx
+                .run(&Operation::One { select })
+                .await?
+                .ok_or_else(|| not_found(source, &req))?;
             let mut wrapper: serde_json::Map<String, Json> =
                 serde_json::from_str(&row.json).map_err(|e| ApiError::internal(&e))?;
             match wrapper.remove("related") {
-                Some(object @ Json::Object(_)) => Ok(json_response(actix_web::http::StatusCode::OK, object.to_string())),
+                Some(object @ Json::Object(_)) => Ok(json_response(
+                    actix_web::http::StatusCode::OK,
+                    object.to_string(),
+                )),
                 _ => Err(ApiError::new(
                     ErrorCode::NotFound,
-                    format!("{} with key {} has no {}", source.name, req.match_info().get("id").unwrap_or_default(), link.name),
+                    format!(
+                        "{} with key {} has no {}",
+                        source.name,
+                        req.match_info().get("id").unwrap_or_default(),
+                        link.name
+                    ),
                 )),
             }
         }

@@ -36,24 +36,47 @@ pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
             .route(web::get().to(move |req, ctx| handlers::list(req, ctx, index)));
         if writable {
             resource = resource
-                .route(web::post().to(move |req, payload, ctx| handlers::create(req, payload, ctx, index)))
-                .route(web::put().to(move |req, payload, ctx| handlers::bulk_update(req, payload, ctx, index)))
+                .route(
+                    web::post()
+                        .to(move |req, payload, ctx| handlers::create(req, payload, ctx, index)),
+                )
+                .route(
+                    web::put().to(move |req, payload, ctx| {
+                        handlers::bulk_update(req, payload, ctx, index)
+                    }),
+                )
                 .route(web::delete().to(move |req, ctx| handlers::bulk_delete(req, ctx, index)));
         }
-        let allowed = if writable { "GET, POST, PUT, DELETE" } else { "GET" };
+        let allowed = if writable {
+            "GET, POST, PUT, DELETE"
+        } else {
+            "GET"
+        };
         cfg.service(resource.default_service(not_allowed(allowed, writable, &entity.plural)));
 
-        let Some(key) = entity.primary_key else { continue };
+        let Some(key) = entity.primary_key else {
+            continue;
+        };
         let item = format!("/{}/{{id}}", entity.plural);
-        let mut resource =
-            web::resource(item.as_str()).route(web::get().to(move |req, ctx| handlers::get(req, ctx, index)));
+        let mut resource = web::resource(item.as_str())
+            .route(web::get().to(move |req, ctx| handlers::get(req, ctx, index)));
         if writable {
             resource = resource
-                .route(web::put().to(move |req, payload, ctx| handlers::upsert(req, payload, ctx, index)))
-                .route(web::patch().to(move |req, payload, ctx| handlers::patch(req, payload, ctx, index)))
+                .route(
+                    web::put()
+                        .to(move |req, payload, ctx| handlers::upsert(req, payload, ctx, index)),
+                )
+                .route(
+                    web::patch()
+                        .to(move |req, payload, ctx| handlers::patch(req, payload, ctx, index)),
+                )
                 .route(web::delete().to(move |req, ctx| handlers::delete(req, ctx, index)));
         }
-        let allowed = if writable { "GET, PUT, PATCH, DELETE" } else { "GET" };
+        let allowed = if writable {
+            "GET, PUT, PATCH, DELETE"
+        } else {
+            "GET"
+        };
         cfg.service(resource.default_service(not_allowed(allowed, writable, &entity.plural)));
 
         for (relation_index, relation) in entity.relations.iter().enumerate() {
@@ -63,7 +86,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
             let path = format!("/{}/{{id}}/{}", entity.plural, relation.name);
             cfg.service(
                 web::resource(path.as_str())
-                    .route(web::get().to(move |req, ctx| handlers::related(req, ctx, index, relation_index)))
+                    .route(
+                        web::get()
+                            .to(move |req, ctx| handlers::related(req, ctx, index, relation_index)),
+                    )
                     .default_service(not_allowed("GET", true, &entity.plural)),
             );
         }
@@ -75,7 +101,11 @@ fn not_allowed(allowed: &'static str, writable: bool, plural: &str) -> actix_web
     let plural = plural.to_string();
     web::to(move |req: HttpRequest| {
         let message = if writable || req.method() == Method::GET {
-            format!("method {} is not allowed on {} (allowed: {allowed})", req.method(), req.path())
+            format!(
+                "method {} is not allowed on {} (allowed: {allowed})",
+                req.method(),
+                req.path()
+            )
         } else {
             format!("`{plural}` is read-only in this API: only GET is allowed")
         };

@@ -61,7 +61,12 @@ pub struct Params {
 }
 
 /// Parses a raw query string for a route of `entity`.
-pub fn parse(query: &str, entity: &Entity, accepts: Accepts, limits: &LimitsConfig) -> Result<Params, ApiError> {
+pub fn parse(
+    query: &str,
+    entity: &Entity,
+    accepts: Accepts,
+    limits: &LimitsConfig,
+) -> Result<Params, ApiError> {
     let mut params = Params {
         filter: Filter::all(),
         order: Vec::new(),
@@ -92,9 +97,9 @@ pub fn parse(query: &str, entity: &Entity, accepts: Accepts, limits: &LimitsConf
         }
         match key.as_ref() {
             "limit" => {
-                let limit: u32 = value
-                    .parse()
-                    .map_err(|_| invalid(format!("`limit` must be a whole number, got {value:?}")))?;
+                let limit: u32 = value.parse().map_err(|_| {
+                    invalid(format!("`limit` must be a whole number, got {value:?}"))
+                })?;
                 if limit > limits.max_limit {
                     return Err(ApiError::new(
                         ErrorCode::LimitTooLarge,
@@ -104,9 +109,9 @@ pub fn parse(query: &str, entity: &Entity, accepts: Accepts, limits: &LimitsConf
                 params.limit = limit;
             }
             "offset" => {
-                params.offset = value
-                    .parse()
-                    .map_err(|_| invalid(format!("`offset` must be a whole number, got {value:?}")))?;
+                params.offset = value.parse().map_err(|_| {
+                    invalid(format!("`offset` must be a whole number, got {value:?}"))
+                })?;
             }
             "fields" => {
                 let fields = value
@@ -130,14 +135,20 @@ pub fn parse(query: &str, entity: &Entity, accepts: Accepts, limits: &LimitsConf
             }
             "where.or" => conditions.push(or_group(entity, &value)?),
             k if k.starts_with("where.") => {
-                conditions.push(Filter::Condition(condition(entity, &k["where.".len()..], &value)?));
+                conditions.push(Filter::Condition(condition(
+                    entity,
+                    &k["where.".len()..],
+                    &value,
+                )?));
             }
             k if k.starts_with("orderby.") => {
                 let field = field_index(entity, &k["orderby.".len()..])?;
                 let descending = match value.as_ref() {
                     "asc" => false,
                     "desc" => true,
-                    other => return Err(invalid(format!("`{k}` must be asc or desc, got {other:?}"))),
+                    other => {
+                        return Err(invalid(format!("`{k}` must be asc or desc, got {other:?}")));
+                    }
                 };
                 params.order.push(Order { field, descending });
             }
@@ -145,7 +156,9 @@ pub fn parse(query: &str, entity: &Entity, accepts: Accepts, limits: &LimitsConf
         }
     }
     if params.start.is_some() && params.offset > 0 {
-        return Err(invalid("`offset` cannot be combined with `startAfter` or `endBefore`"));
+        return Err(invalid(
+            "`offset` cannot be combined with `startAfter` or `endBefore`",
+        ));
     }
     params.filter = Filter::And(conditions);
     Ok(params)
@@ -174,7 +187,9 @@ fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(invalid(format!("`{name}` must be true or false, got {other:?}"))),
+        other => Err(invalid(format!(
+            "`{name}` must be true or false, got {other:?}"
+        ))),
     }
 }
 
@@ -183,7 +198,11 @@ pub fn field_index(entity: &Entity, name: &str) -> Result<usize, ApiError> {
     entity.field_index(name).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UnknownField,
-            format!("`{}` has no field `{name}` (fields: {})", entity.plural, entity.field_names()),
+            format!(
+                "`{}` has no field `{name}` (fields: {})",
+                entity.plural,
+                entity.field_names()
+            ),
         )
     })
 }
@@ -201,7 +220,10 @@ fn condition(entity: &Entity, path: &str, raw: &str) -> Result<Condition, ApiErr
         let ops: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
         ApiError::new(
             ErrorCode::UnknownOperator,
-            format!("unknown operator `{op_name}` on `{name}` (operators: {})", ops.join(", ")),
+            format!(
+                "unknown operator `{op_name}` on `{name}` (operators: {})",
+                ops.join(", ")
+            ),
         )
     })?;
     let definition = &entity.fields[field];
@@ -229,12 +251,18 @@ fn or_group(entity: &Entity, raw: &str) -> Result<Filter, ApiError> {
     let inner = raw
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| invalid(format!("`where.or` must look like (field.op=value|field.op=value), got {raw:?}")))?;
+        .ok_or_else(|| {
+            invalid(format!(
+                "`where.or` must look like (field.op=value|field.op=value), got {raw:?}"
+            ))
+        })?;
     let mut alternatives = Vec::new();
     for part in inner.split('|') {
-        let (path, value) = part
-            .split_once('=')
-            .ok_or_else(|| invalid(format!("`where.or` condition {part:?} must look like field.op=value")))?;
+        let (path, value) = part.split_once('=').ok_or_else(|| {
+            invalid(format!(
+                "`where.or` condition {part:?} must look like field.op=value"
+            ))
+        })?;
         alternatives.push(Filter::Condition(condition(entity, path, value)?));
     }
     Ok(Filter::Or(alternatives))

@@ -6,7 +6,9 @@ use crate::model::TableGrant;
 
 /// Two apps' own routes collide on the composed port.
 #[derive(Debug, thiserror::Error)]
-#[error("apps `{first}` and `{second}` both claim the route {method} {path} on the composed port; rename one of them")]
+#[error(
+    "apps `{first}` and `{second}` both claim the route {method} {path} on the composed port; rename one of them"
+)]
 pub struct RouteConflict {
     pub first: String,
     pub second: String,
@@ -16,7 +18,9 @@ pub struct RouteConflict {
 
 /// Every app's grants, merged by [`crate::model::AppModel::build`] into the widest access.
 pub fn union_grants(apps: &[&App]) -> Vec<TableGrant> {
-    apps.iter().flat_map(|app| app.tables.iter().cloned()).collect()
+    apps.iter()
+        .flat_map(|app| app.tables.iter().cloned())
+        .collect()
 }
 
 /// Refuses two apps whose custom routes have the same method and path shape.
@@ -46,7 +50,13 @@ pub fn check_routes(apps: &[&App]) -> Result<(), RouteConflict> {
 /// `/a/{id}/b` and `/a/{key}/b` are the same route.
 fn path_shape(path: &str) -> String {
     path.split('/')
-        .map(|segment| if segment.starts_with('{') { "{}" } else { segment })
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "{}"
+            } else {
+                segment
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -123,13 +123,22 @@ impl Runtime {
         }
         if serve == Serve::All {
             compose::check_routes(&chosen)?;
-            let model = Arc::new(AppModel::build(COMPOSED, &compose::union_grants(&chosen), &catalog)?);
+            let model = Arc::new(AppModel::build(
+                COMPOSED,
+                &compose::union_grants(&chosen),
+                &catalog,
+            )?);
             let served = ServedApi {
                 context: web::Data::new(context(&db, model.clone(), config)),
                 custom: contexts,
                 start_page: start_page::render(&model, &chosen).into(),
             };
-            units.push((COMPOSED.to_string(), config.server().port, served, tables(&model)));
+            units.push((
+                COMPOSED.to_string(),
+                config.server().port,
+                served,
+                tables(&model),
+            ));
         }
 
         let mut listeners = Vec::new();
@@ -137,20 +146,35 @@ impl Runtime {
         for (name, port, served, tables) in units {
             let host = &config.server().host;
             let tcp = TcpListener::bind((host.as_str(), port)).with_context(|| {
-                let what = if name == COMPOSED { "the composed API".to_string() } else { format!("app `{name}`") };
+                let what = if name == COMPOSED {
+                    "the composed API".to_string()
+                } else {
+                    format!("app `{name}`")
+                };
                 format!("{what} cannot listen on {host}:{port} (is the port already in use?)")
             })?;
             let address = tcp.local_addr()?;
             tracing::info!(app = %name, %address, tables = %tables.join(", "), "listening");
             servers.push(http_server(served, tcp, config)?);
-            listeners.push(Listener { name, address, tables });
+            listeners.push(Listener {
+                name,
+                address,
+                tables,
+            });
         }
-        Ok(Self { listeners, servers, db })
+        Ok(Self {
+            listeners,
+            servers,
+            db,
+        })
     }
 
     /// The address of a listener by app name (or [`COMPOSED`]).
     pub fn address(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners.iter().find(|l| l.name == name).map(|l| l.address)
+        self.listeners
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.address)
     }
 
     pub fn handle(&self) -> RuntimeHandle {
@@ -178,7 +202,12 @@ impl Runtime {
 }
 
 fn context(db: &Database, model: Arc<AppModel>, config: &CheckedConfig) -> ApiContext {
-    ApiContext::new(db.clone(), model, config.limits().clone(), config.server().max_body_bytes)
+    ApiContext::new(
+        db.clone(),
+        model,
+        config.limits().clone(),
+        config.server().max_body_bytes,
+    )
 }
 
 fn tables(model: &AppModel) -> Vec<String> {
@@ -189,10 +218,11 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => return interrupt.await.unwrap_or(()),
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -202,7 +232,11 @@ async fn shutdown_signal() {
     interrupt.await.unwrap_or(());
 }
 
-fn http_server(served: ServedApi, tcp: TcpListener, config: &CheckedConfig) -> std::io::Result<actix_web::dev::Server> {
+fn http_server(
+    served: ServedApi,
+    tcp: TcpListener,
+    config: &CheckedConfig,
+) -> std::io::Result<actix_web::dev::Server> {
     let workers = match config.server().workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -211,10 +245,18 @@ fn http_server(served: ServedApi, tcp: TcpListener, config: &CheckedConfig) -> s
         let served = served.clone();
         actix_web::App::new()
             .app_data(served.context.clone())
-            .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error(e.to_string())))
+            .app_data(
+                web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
+            )
+            .app_data(
+                web::QueryConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
+            )
             .app_data(web::JsonConfig::default().error_handler(|e, _| {
-                ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {e}")).into()
+                ApiError::new(
+                    ErrorCode::MalformedJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
+                .into()
             }))
             .configure(move |cfg| configure(cfg, &served))
             .default_service(web::to(no_route))
@@ -233,10 +275,13 @@ fn extractor_error(message: String) -> actix_web::Error {
 
 fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
     let page = served.start_page.clone();
-    cfg.route("/", web::get().to(move || {
-        let page = page.clone();
-        async move { start_page::response(&page) }
-    }));
+    cfg.route(
+        "/",
+        web::get().to(move || {
+            let page = page.clone();
+            async move { start_page::response(&page) }
+        }),
+    );
     for (context, app) in &served.custom {
         let mut paths: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).collect();
         paths.dedup();
@@ -260,7 +305,11 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
 fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
     let error = ApiError::new(
         ErrorCode::MethodNotAllowed,
-        format!("method {} is not allowed on {} (allowed: {allowed})", req.method(), req.path()),
+        format!(
+            "method {} is not allowed on {} (allowed: {allowed})",
+            req.method(),
+            req.path()
+        ),
     );
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allowed.to_string()))
@@ -268,6 +317,9 @@ fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
 }
 
 async fn no_route(req: HttpRequest) -> HttpResponse {
-    let error = ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path()));
+    let error = ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    );
     actix_web::ResponseError::error_response(&error)
 }

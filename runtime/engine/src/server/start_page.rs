@@ -24,8 +24,16 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
         let relations: Vec<String> = entity
             .relations
             .iter()
-            .filter(|r| r.kind == RelationKind::ManyToOne || Some(r.local_field) == entity.primary_key)
-            .map(|r| format!("<code>/{}/{{id}}/{}</code>", escape(&entity.plural), escape(&r.name)))
+            .filter(|r| {
+                r.kind == RelationKind::ManyToOne || Some(r.local_field) == entity.primary_key
+            })
+            .map(|r| {
+                format!(
+                    "<code>/{}/{{id}}/{}</code>",
+                    escape(&entity.plural),
+                    escape(&r.name)
+                )
+            })
             .collect();
         let _ = write!(
             html,
@@ -67,5 +75,8 @@ pub fn response(page: &str) -> HttpResponse {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -7,11 +7,19 @@ use crate::query::{Condition, Filter, Keyset, Op, Operand, Order, Value};
 
 impl Builder<'_> {
     /// The SQL condition of a filter over `alias`, or `None` when it filters nothing.
-    pub(super) fn filter(&mut self, entity: &Entity, alias: &str, filter: &Filter) -> Option<String> {
+    pub(super) fn filter(
+        &mut self,
+        entity: &Entity,
+        alias: &str,
+        filter: &Filter,
+    ) -> Option<String> {
         match filter {
             Filter::Condition(condition) => Some(self.condition(entity, alias, condition)),
             Filter::And(parts) => {
-                let rendered: Vec<String> = parts.iter().filter_map(|p| self.filter(entity, alias, p)).collect();
+                let rendered: Vec<String> = parts
+                    .iter()
+                    .filter_map(|p| self.filter(entity, alias, p))
+                    .collect();
                 match rendered.len() {
                     0 => None,
                     1 => rendered.into_iter().next(),
@@ -21,7 +29,10 @@ impl Builder<'_> {
             Filter::Or(parts) => {
                 let rendered: Vec<String> = parts
                     .iter()
-                    .map(|p| self.filter(entity, alias, p).unwrap_or_else(|| "1 = 1".into()))
+                    .map(|p| {
+                        self.filter(entity, alias, p)
+                            .unwrap_or_else(|| "1 = 1".into())
+                    })
                     .collect();
                 if rendered.is_empty() {
                     Some("1 = 0".into())
@@ -68,17 +79,34 @@ impl Builder<'_> {
             (Operand::Many(values), op) => {
                 let negate = op == Op::Nin;
                 if values.is_empty() {
-                    return if negate { "1 = 1".into() } else { "1 = 0".into() };
+                    return if negate {
+                        "1 = 1".into()
+                    } else {
+                        "1 = 0".into()
+                    };
                 }
-                let placeholders: Vec<String> = values.iter().map(|v| self.bind(v.clone(), Some(field))).collect();
-                format!("{column} {}IN ({})", if negate { "NOT " } else { "" }, placeholders.join(", "))
+                let placeholders: Vec<String> = values
+                    .iter()
+                    .map(|v| self.bind(v.clone(), Some(field)))
+                    .collect();
+                format!(
+                    "{column} {}IN ({})",
+                    if negate { "NOT " } else { "" },
+                    placeholders.join(", ")
+                )
             }
         }
     }
 
     /// Rows strictly after (or before) the keyset position in the given order:
     /// `(a > x) OR (a = x AND b > y) ...`, each comparison following its column's direction.
-    pub(super) fn keyset(&mut self, entity: &Entity, alias: &str, order: &[Order], keyset: &Keyset) -> String {
+    pub(super) fn keyset(
+        &mut self,
+        entity: &Entity,
+        alias: &str,
+        order: &[Order],
+        keyset: &Keyset,
+    ) -> String {
         let mut alternatives = Vec::new();
         for (depth, (order_i, value_i)) in order.iter().zip(&keyset.values).enumerate() {
             let mut parts = Vec::new();

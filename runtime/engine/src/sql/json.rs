@@ -19,7 +19,11 @@ impl Builder<'_> {
         fields: &[usize],
         relations: &[RelationSelect],
     ) -> String {
-        let prefix = if alias.is_empty() { String::new() } else { format!("{alias}.") };
+        let prefix = if alias.is_empty() {
+            String::new()
+        } else {
+            format!("{alias}.")
+        };
         let mut pairs: Vec<String> = fields
             .iter()
             .map(|&i| {
@@ -64,12 +68,20 @@ impl Builder<'_> {
         let relation = &entity.relations[nested.relation];
         let model = self.model;
         let target = &model.entities[relation.target];
-        let outer = format!("{prefix}{}", ident(&entity.fields[relation.local_field].column));
+        let outer = format!(
+            "{prefix}{}",
+            ident(&entity.fields[relation.local_field].column)
+        );
         let join_field = &target.fields[relation.target_field];
         let sub = match relation.kind {
             RelationKind::ManyToOne => {
                 let alias = self.next_alias();
-                let object = self.object(target, &alias, &nested.select.fields, &nested.select.relations);
+                let object = self.object(
+                    target,
+                    &alias,
+                    &nested.select.fields,
+                    &nested.select.relations,
+                );
                 format!(
                     "(SELECT {object} FROM {} {alias} WHERE {alias}.{} = {outer})",
                     ident(&target.table),

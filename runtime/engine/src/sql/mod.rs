@@ -27,7 +27,11 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
         per_row: false,
     };
     match operation {
-        Operation::List { select, count, parent } => builder.list(select, *count, parent.as_ref()),
+        Operation::List {
+            select,
+            count,
+            parent,
+        } => builder.list(select, *count, parent.as_ref()),
         Operation::One { select } => builder.one(select),
         Operation::Count { entity, filter } => {
             let entity = &model.entities[*entity];
@@ -36,7 +40,11 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
             builder.sql.push_str(&count);
             builder.sql.push_str(" AS TEXT)");
         }
-        Operation::Insert { entity, rows, returning } => builder.insert(*entity, rows, returning),
+        Operation::Insert {
+            entity,
+            rows,
+            returning,
+        } => builder.insert(*entity, rows, returning),
         Operation::Upsert {
             entity,
             key_field,
@@ -89,10 +97,12 @@ impl<'m> Builder<'m> {
         self.params.push(value);
         let n = self.params.len();
         match self.dialect {
-            Dialect::Sqlite => match field.and_then(|f| sqlite_normalizer(f, &self.params[n - 1])) {
-                Some(function) => format!("{function}(?{n})"),
-                None => format!("?{n}"),
-            },
+            Dialect::Sqlite => {
+                match field.and_then(|f| sqlite_normalizer(f, &self.params[n - 1])) {
+                    Some(function) => format!("{function}(?{n})"),
+                    None => format!("?{n}"),
+                }
+            }
             Dialect::Postgres => match field.and_then(|f| pg_cast(f, &self.params[n - 1])) {
                 Some(cast) => format!("${n}::{cast}"),
                 None => format!("${n}"),
@@ -213,7 +223,9 @@ impl<'m> Builder<'m> {
                 let cast = if top_level { "::text" } else { "" };
                 format!("SELECT coalesce(json_agg(s.j), '[]'){cast} FROM ({rows}) s")
             }
-            Dialect::Sqlite => format!("SELECT coalesce(json_group_array(json(s.j)), '[]') FROM ({rows}) s"),
+            Dialect::Sqlite => {
+                format!("SELECT coalesce(json_group_array(json(s.j)), '[]') FROM ({rows}) s")
+            }
         }
     }
 }
@@ -246,7 +258,9 @@ fn pg_cast(field: &Field, value: &Value) -> Option<String> {
         K::Uuid => Some("uuid".into()),
         K::Numeric => Some("numeric".into()),
         K::Time | K::Json | K::Other => Some(field.sql_type.clone()),
-        K::SmallInt | K::Integer | K::BigInt | K::Float | K::Boolean if matches!(value, Value::Null) => {
+        K::SmallInt | K::Integer | K::BigInt | K::Float | K::Boolean
+            if matches!(value, Value::Null) =>
+        {
             Some(field.sql_type.clone())
         }
         _ => None,

@@ -11,7 +11,12 @@ use crate::model::Field;
 use crate::query::{Filter, Value};
 
 impl Builder<'_> {
-    pub(super) fn insert(&mut self, entity: usize, rows: &[Vec<(usize, Value)>], returning: &[usize]) {
+    pub(super) fn insert(
+        &mut self,
+        entity: usize,
+        rows: &[Vec<(usize, Value)>],
+        returning: &[usize],
+    ) {
         let model = self.model;
         let entity = &model.entities[entity];
         let mut columns: Vec<usize> = Vec::new();
@@ -26,7 +31,10 @@ impl Builder<'_> {
         if columns.is_empty() {
             sql.push_str(" DEFAULT VALUES");
         } else {
-            let names: Vec<String> = columns.iter().map(|&i| ident(&entity.fields[i].column)).collect();
+            let names: Vec<String> = columns
+                .iter()
+                .map(|&i| ident(&entity.fields[i].column))
+                .collect();
             let _ = write!(sql, " ({}) VALUES ", names.join(", "));
             let mut tuples = Vec::with_capacity(rows.len());
             for row in rows {
@@ -44,10 +52,19 @@ impl Builder<'_> {
         self.finish_write(sql, entity, returning);
     }
 
-    pub(super) fn upsert(&mut self, entity: usize, key: usize, values: &[(usize, Value)], returning: &[usize]) {
+    pub(super) fn upsert(
+        &mut self,
+        entity: usize,
+        key: usize,
+        values: &[(usize, Value)],
+        returning: &[usize],
+    ) {
         let model = self.model;
         let entity = &model.entities[entity];
-        let names: Vec<String> = values.iter().map(|(i, _)| ident(&entity.fields[*i].column)).collect();
+        let names: Vec<String> = values
+            .iter()
+            .map(|(i, _)| ident(&entity.fields[*i].column))
+            .collect();
         let placeholders: Vec<String> = values
             .iter()
             .map(|(i, v)| self.bind(v.clone(), Some(&entity.fields[*i])))
@@ -74,14 +91,24 @@ impl Builder<'_> {
         self.finish_write(sql, entity, returning);
     }
 
-    pub(super) fn update(&mut self, entity: usize, filter: &Filter, values: &[(usize, Value)], returning: &[usize]) {
+    pub(super) fn update(
+        &mut self,
+        entity: usize,
+        filter: &Filter,
+        values: &[(usize, Value)],
+        returning: &[usize],
+    ) {
         let model = self.model;
         let entity = &model.entities[entity];
         let sets: Vec<String> = values
             .iter()
             .map(|(i, v)| {
                 let field = &entity.fields[*i];
-                format!("{} = {}", ident(&field.column), self.bind(v.clone(), Some(field)))
+                format!(
+                    "{} = {}",
+                    ident(&field.column),
+                    self.bind(v.clone(), Some(field))
+                )
             })
             .collect();
         let mut sql = format!("UPDATE {} SET {}", ident(&entity.table), sets.join(", "));
