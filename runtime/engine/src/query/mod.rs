@@ -3,9 +3,12 @@
 //! operation can only name what the app can see.
 
 mod coerce;
+pub mod cursor;
+mod input;
 mod value;
 
 pub use coerce::{coerce_json, coerce_text};
+pub use input::{RowUse, row_values};
 pub use value::Value;
 
 /// Comparison operators of `where` filters.

@@ -6,14 +6,14 @@ use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value as Json;
 
-use super::body::{self, RowUse};
-use super::cursor;
+use super::body;
 use super::params::{self, Accepts, CursorStart, Params};
 use crate::api::ApiContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{Entity, RelationKind};
 use crate::query::{
-    Filter, Operation, Order, ParentGuard, RelationSelect, Select, Value, coerce_text,
+    Filter, Operation, Order, ParentGuard, RelationSelect, RowUse, Select, Value, coerce_text,
+    cursor, row_values,
 };
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -210,17 +210,13 @@ pub async fn create(
                 .enumerate()
                 .map(|(i, item)| {
                     let object = body::object(item).map_err(|e| at_row(e, i))?;
-                    body::row_values(entity, object, RowUse::Insert).map_err(|e| at_row(e, i))
+                    row_values(entity, object, RowUse::Insert).map_err(|e| at_row(e, i))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (rows, true)
         }
         other => (
-            vec![body::row_values(
-                entity,
-                body::object(other)?,
-                RowUse::Insert,
-            )?],
+            vec![row_values(entity, body::object(other)?, RowUse::Insert)?],
             false,
         ),
     };
@@ -296,7 +292,7 @@ pub async fn upsert(
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
     let json = body::read_json(&req, payload, ctx.max_body()).await?;
-    let mut values = body::row_values(entity, body::object(&json)?, RowUse::Insert)?;
+    let mut values = row_values(entity, body::object(&json)?, RowUse::Insert)?;
     key_in_body_matches(entity, &values, key, &id)?;
     if !values.iter().any(|(i, _)| *i == key) {
         values.insert(0, (key, id));
@@ -327,7 +323,7 @@ pub async fn patch(
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
     let json = body::read_json(&req, payload, ctx.max_body()).await?;
-    let values = body::row_values(entity, body::object(&json)?, RowUse::Update)?;
+    let values = row_values(entity, body::object(&json)?, RowUse::Update)?;
     key_in_body_matches(entity, &values, key, &id)?;
     let operation = Operation::Update {
         entity: index,
@@ -392,7 +388,7 @@ pub async fn bulk_update(
     let entity = entity(&ctx, index);
     let filter = required_filter(&req, &ctx, entity, "a bulk update")?;
     let json = body::read_json(&req, payload, ctx.max_body()).await?;
-    let values = body::row_values(entity, body::object(&json)?, RowUse::Update)?;
+    let values = row_values(entity, body::object(&json)?, RowUse::Update)?;
     let operation = Operation::Update {
         entity: index,
         filter,

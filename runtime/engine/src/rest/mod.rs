@@ -16,7 +16,6 @@
 //! exist for tables with a single-column primary key.
 
 mod body;
-mod cursor;
 mod handlers;
 pub mod params;
 
