@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile};
 use crate::db::Database;
+use crate::graphql;
 use crate::migrate;
-use crate::server::{Runtime, Serve};
+use crate::server::{COMPOSED, Runtime, Serve, prepare};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +40,12 @@ enum Command {
         /// Port of the composed API; overrides server.port.
         #[arg(long)]
         port: Option<u16>,
+    },
+    /// Prints the GraphQL schema (SDL) of one app, or of the composed API, without serving.
+    GraphqlSchema {
+        /// The app; the composed API when absent.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
     },
     /// Manages the one migration set.
     Migrate {
@@ -90,7 +97,7 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
 async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
-        Command::Migrate { .. } => None,
+        Command::Migrate { .. } | Command::GraphqlSchema { .. } => None,
     };
     let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
@@ -99,6 +106,16 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
         Command::Start { app, .. } => {
             let serve = app.map_or(Serve::All, Serve::App);
             Runtime::build(&config, &apps, serve).await?.run().await
+        }
+        Command::GraphqlSchema { app } => {
+            let serve = app.clone().map_or(Serve::All, Serve::App);
+            let prepared = prepare(&config, &apps, &serve).await?;
+            let name = app.as_deref().unwrap_or(COMPOSED);
+            let api = prepared.api(name).context("no such API")?;
+            let schema = graphql::schema(api.context.clone(), &config.raw.graphql)?;
+            print!("{}", graphql::sdl(&schema));
+            prepared.db.close().await;
+            Ok(())
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
     }

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     FilterRequired,
     InvalidCursor,
     ReadOnlyField,
+    InvalidQuery,
+    QueryTooComplex,
     NotFound,
     MethodNotAllowed,
     UnsupportedMediaType,
@@ -38,7 +40,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::UnknownField,
         Self::UnknownOperator,
         Self::UnknownParameter,
@@ -49,6 +51,8 @@ impl ErrorCode {
         Self::FilterRequired,
         Self::InvalidCursor,
         Self::ReadOnlyField,
+        Self::InvalidQuery,
+        Self::QueryTooComplex,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::UnsupportedMediaType,
@@ -75,6 +79,8 @@ impl ErrorCode {
             Self::FilterRequired => "FILTER_REQUIRED",
             Self::InvalidCursor => "INVALID_CURSOR",
             Self::ReadOnlyField => "READ_ONLY_FIELD",
+            Self::InvalidQuery => "INVALID_QUERY",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -101,7 +107,9 @@ impl ErrorCode {
             | Self::InvalidBody
             | Self::FilterRequired
             | Self::InvalidCursor
-            | Self::ReadOnlyField => StatusCode::BAD_REQUEST,
+            | Self::ReadOnlyField
+            | Self::InvalidQuery
+            | Self::QueryTooComplex => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -5,6 +5,7 @@
 mod table_query;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use table_query::TableQuery;
 
@@ -21,15 +22,37 @@ pub struct ApiContext {
     model: Arc<AppModel>,
     limits: LimitsConfig,
     max_body: usize,
+    statements: StatementCounter,
+}
+
+/// Counts the statements the APIs run: the proof that one request is one statement.
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl ApiContext {
-    pub fn new(db: Database, model: Arc<AppModel>, limits: LimitsConfig, max_body: usize) -> Self {
+    pub fn new(
+        db: Database,
+        model: Arc<AppModel>,
+        limits: LimitsConfig,
+        max_body: usize,
+        statements: StatementCounter,
+    ) -> Self {
         Self {
             db,
             model,
             limits,
             max_body,
+            statements,
         }
     }
 
@@ -53,6 +76,7 @@ impl ApiContext {
     /// Runs one operation as one statement; `None` when it answers nothing (a missing row).
     pub async fn run(&self, operation: &Operation) -> Result<Option<JsonRow>, ApiError> {
         let statement = sql::build(&self.model, self.db.dialect(), operation);
+        self.statements.add();
         self.db
             .fetch_json(&statement)
             .await
@@ -81,6 +105,7 @@ impl ApiContext {
         operation: &Operation,
     ) -> Result<Option<JsonRow>, ApiError> {
         let statement = sql::build(&self.model, self.db.dialect(), operation);
+        self.statements.add();
         tx.fetch_json(&statement)
             .await
             .map_err(|e| self.explain(e, operation))

@@ -23,6 +23,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub migrations: MigrationsConfig,
+    pub graphql: GraphqlConfig,
     /// Per-app settings, keyed by app name; an app without an entry uses its manifest's defaults.
     pub apps: BTreeMap<String, AppConfig>,
 }
@@ -67,6 +68,24 @@ pub struct MigrationsConfig {
     pub dir: PathBuf,
     /// Whether `runtime start` applies pending migrations before serving.
     pub apply_on_start: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphqlConfig {
+    /// The deepest selection a GraphQL query may nest.
+    pub max_depth: usize,
+    /// The most fields a GraphQL query may select in all.
+    pub max_complexity: usize,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 10,
+            max_complexity: 500,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -212,6 +231,12 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
+        }
+        if self.graphql.max_depth == 0 {
+            return Err(key_error("graphql.max_depth", "must be at least 1"));
+        }
+        if self.graphql.max_complexity == 0 {
+            return Err(key_error("graphql.max_complexity", "must be at least 1"));
         }
         if self.server.max_body_bytes == 0 {
             return Err(key_error("server.max_body_bytes", "must be at least 1"));

@@ -4,6 +4,7 @@
 //! requests finish first.
 
 mod compose;
+mod prepare;
 mod start_page;
 
 use std::net::{SocketAddr, TcpListener};
@@ -15,35 +16,24 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context as _;
 
 pub use compose::RouteConflict;
+pub use prepare::{COMPOSED, Prepared, PreparedApi, Serve, prepare};
 
-use crate::api::ApiContext;
+use crate::api::{ApiContext, StatementCounter};
 use crate::app::App;
-use crate::catalog::Catalog;
 use crate::config::CheckedConfig;
 use crate::db::Database;
 use crate::error::{ApiError, ErrorCode};
-use crate::migrate;
 use crate::model::AppModel;
-use crate::rest;
+use crate::{graphql, rest};
 
-/// The name the composed API goes by.
-pub const COMPOSED: &str = "runtime";
-
-/// What `runtime start` serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Serve {
-    /// Every enabled app on its own port, and the composed API on the runtime port.
-    All,
-    /// One app alone, on its own port.
-    App(String),
-}
-
-/// One listener's API: a model, its context, and the custom routes of the apps behind it.
+/// One listener's API, ready for actix: its context, the custom routes of the apps behind it,
+/// its GraphQL schema and its start page.
 #[derive(Clone)]
 struct ServedApi {
     context: web::Data<ApiContext>,
     /// Each app's custom routes with that app's own context.
     custom: Vec<(web::Data<ApiContext>, App)>,
+    graphql: async_graphql::dynamic::Schema,
     start_page: Arc<str>,
 }
 
@@ -62,15 +52,22 @@ pub struct Runtime {
     pub listeners: Vec<Listener>,
     servers: Vec<actix_web::dev::Server>,
     db: Database,
+    statements: StatementCounter,
 }
 
 /// Stops a running runtime.
 #[derive(Clone)]
 pub struct RuntimeHandle {
     handles: Vec<ServerHandle>,
+    statements: StatementCounter,
 }
 
 impl RuntimeHandle {
+    /// SQL statements the APIs have run since start.
+    pub fn statements(&self) -> u64 {
+        self.statements.get()
+    }
+
     /// Stops every listener; in-flight requests finish first.
     pub async fn stop(&self) {
         for handle in &self.handles {
@@ -83,62 +80,27 @@ impl Runtime {
     /// Connects, optionally migrates, introspects, builds every app model and binds every
     /// listener. Nothing is served until [`Runtime::run`].
     pub async fn build(config: &CheckedConfig, apps: &[App], serve: Serve) -> anyhow::Result<Self> {
-        let db = Database::connect(config.database()).await?;
-        tracing::info!(database = %config.database().url, "connected");
-        if config.raw.migrations.apply_on_start {
-            let applied = migrate::apply(&db, config.migrations_dir(), None)
-                .await
-                .context("applying pending migrations at start (migrations.apply_on_start)")?;
-            for migration in applied {
-                tracing::info!(version = migration.version, name = %migration.name, "applied migration");
-            }
-        }
-        let catalog = Catalog::introspect(&db).await?;
-        let chosen: Vec<&App> = match &serve {
-            Serve::All => apps
-                .iter()
-                .filter(|app| config.app(app.name).is_some_and(|s| s.enabled))
-                .collect(),
-            Serve::App(name) => {
-                let app = apps.iter().find(|app| app.name == name).ok_or_else(|| {
-                    let known: Vec<&str> = apps.iter().map(|a| a.name).collect();
-                    anyhow::anyhow!("--app {name}: no such app (apps: {})", known.join(", "))
-                })?;
-                vec![app]
-            }
-        };
-        let mut units: Vec<(String, u16, ServedApi, Vec<String>)> = Vec::new();
-        let mut contexts = Vec::new();
-        for app in &chosen {
-            let model = Arc::new(AppModel::build(app.name, &app.tables, &catalog)?);
-            let context = web::Data::new(context(&db, model.clone(), config));
-            contexts.push((context.clone(), (*app).clone()));
-            let port = config.app(app.name).map_or(app.default_port, |s| s.port);
+        let Prepared {
+            db,
+            apis,
+            statements,
+        } = prepare(config, apps, &serve).await?;
+        let mut units = Vec::new();
+        for api in apis {
+            let model = api.context.model().clone();
+            let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
             let served = ServedApi {
-                context: context.clone(),
-                custom: vec![(context, (*app).clone())],
-                start_page: start_page::render(&model, &[*app]).into(),
+                graphql: graphql::schema(api.context.clone(), &config.raw.graphql)
+                    .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?,
+                start_page: start_page::render(&model, &owners).into(),
+                custom: api
+                    .custom
+                    .iter()
+                    .map(|(c, app)| (web::Data::new(c.clone()), app.clone()))
+                    .collect(),
+                context: web::Data::new(api.context),
             };
-            units.push((app.name.to_string(), port, served, tables(&model)));
-        }
-        if serve == Serve::All {
-            compose::check_routes(&chosen)?;
-            let model = Arc::new(AppModel::build(
-                COMPOSED,
-                &compose::union_grants(&chosen),
-                &catalog,
-            )?);
-            let served = ServedApi {
-                context: web::Data::new(context(&db, model.clone(), config)),
-                custom: contexts,
-                start_page: start_page::render(&model, &chosen).into(),
-            };
-            units.push((
-                COMPOSED.to_string(),
-                config.server().port,
-                served,
-                tables(&model),
-            ));
+            units.push((api.name, api.port, served, tables(&model)));
         }
 
         let mut listeners = Vec::new();
@@ -166,6 +128,7 @@ impl Runtime {
             listeners,
             servers,
             db,
+            statements,
         })
     }
 
@@ -180,6 +143,7 @@ impl Runtime {
     pub fn handle(&self) -> RuntimeHandle {
         RuntimeHandle {
             handles: self.servers.iter().map(|s| s.handle()).collect(),
+            statements: self.statements.clone(),
         }
     }
 
@@ -199,15 +163,6 @@ impl Runtime {
         }
         Ok(())
     }
-}
-
-fn context(db: &Database, model: Arc<AppModel>, config: &CheckedConfig) -> ApiContext {
-    ApiContext::new(
-        db.clone(),
-        model,
-        config.limits().clone(),
-        config.server().max_body_bytes,
-    )
 }
 
 fn tables(model: &AppModel) -> Vec<String> {
@@ -299,6 +254,7 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
             })));
         }
     }
+    graphql::configure(cfg, served.graphql.clone());
     rest::configure(cfg, &served.context.model().clone());
 }
 

@@ -17,7 +17,8 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}\
          td,th{{padding:.2rem .8rem;text-align:left}}code{{background:#f3f3f3;padding:0 .2rem}}</style>\
-         </head><body><h1>{title}</h1>"
+         </head><body><h1>{title}</h1>\
+         <p><a href=\"/graphiql\">GraphiQL</a>: GraphQL at <code>/graphql</code></p>"
     );
     html.push_str("<h2>Tables</h2><table><tr><th>path</th><th>table</th><th>access</th><th>relations</th></tr>");
     for entity in &model.entities {

@@ -1,0 +1,106 @@
+//! The GraphQL adapter: one async-graphql dynamic schema per app model, served at `/graphql`
+//! (POST, and GET for queries), with GraphiQL at `/graphiql`.
+//!
+//! Names follow Platformatic DB (see [`names`]). Every root field compiles its selection, nested
+//! relations included, into one SQL statement through the same operations as REST; object
+//! fields then read from that statement's JSON. Depth and complexity are limited by config.
+
+mod args;
+mod errors;
+mod graphiql;
+mod mutation;
+mod names;
+mod query;
+mod selection;
+mod types;
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, web};
+use async_graphql::dynamic::{Object, Schema, SchemaError};
+use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+
+use crate::api::ApiContext;
+use crate::config::GraphqlConfig;
+use crate::error::{ApiError, ErrorCode};
+
+/// Builds the schema of the context's app model.
+pub fn schema(context: ApiContext, config: &GraphqlConfig) -> Result<Schema, SchemaError> {
+    let model = context.model().clone();
+    let types = types::build(&model);
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let mut writable = false;
+    for (index, entity) in model.entities.iter().enumerate() {
+        for field in query::fields(entity, index) {
+            query = query.field(field);
+        }
+        if entity.is_writable() {
+            writable = true;
+            for field in mutation::fields(entity, index) {
+                mutation = mutation.field(field);
+            }
+        }
+    }
+    let mut builder = Schema::build("Query", writable.then_some("Mutation"), None)
+        .register(query)
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity)
+        .data(context);
+    if writable {
+        builder = builder.register(mutation);
+    }
+    for object in types.objects {
+        builder = builder.register(object);
+    }
+    for input in types.inputs {
+        builder = builder.register(input);
+    }
+    for item in types.enums {
+        builder = builder.register(item);
+    }
+    for scalar in types.scalars {
+        builder = builder.register(scalar);
+    }
+    builder.finish()
+}
+
+/// Mounts `/graphql` and `/graphiql`.
+pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema) {
+    cfg.app_data(web::Data::new(schema))
+        .route("/graphql", web::post().to(execute))
+        .route("/graphql", web::get().to(execute));
+    graphiql::configure(cfg);
+}
+
+async fn execute(
+    req: HttpRequest,
+    schema: web::Data<Schema>,
+    request: GraphQLRequest,
+) -> Result<GraphQLResponse, ApiError> {
+    let request = request.into_inner();
+    if req.method() == Method::GET && is_mutation(&request) {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "mutations are only accepted over POST /graphql",
+        ));
+    }
+    Ok(errors::classify(schema.execute(request).await).into())
+}
+
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    document.operations.iter().any(|(name, operation)| {
+        let chosen = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            _ => true,
+        };
+        chosen && operation.node.ty == async_graphql::parser::types::OperationType::Mutation
+    })
+}
+
+/// The SDL of a schema, as printed by `runtime graphql-schema`.
+pub fn sdl(schema: &Schema) -> String {
+    schema.sdl()
+}

@@ -1,0 +1,120 @@
+//! Everything the runtime serves, prepared before any port is bound: the pool (migrated when
+//! configured), the catalog read once, and one API per listener (each app, and the composed
+//! union). `start` binds them; `graphql-schema` prints from them without serving.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::compose;
+use crate::api::{ApiContext, StatementCounter};
+use crate::app::App;
+use crate::catalog::Catalog;
+use crate::config::CheckedConfig;
+use crate::db::Database;
+use crate::migrate;
+use crate::model::AppModel;
+
+/// The name the composed API goes by.
+pub const COMPOSED: &str = "runtime";
+
+/// What to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Serve {
+    /// Every enabled app on its own port, and the composed API on the runtime port.
+    All,
+    /// One app alone, on its own port.
+    App(String),
+}
+
+/// One listener's API.
+#[derive(Debug, Clone)]
+pub struct PreparedApi {
+    /// The app's name, or [`COMPOSED`].
+    pub name: String,
+    pub port: u16,
+    pub context: ApiContext,
+    /// The apps whose own routes this listener serves, each with its own context.
+    pub custom: Vec<(ApiContext, App)>,
+}
+
+#[derive(Debug)]
+pub struct Prepared {
+    pub db: Database,
+    pub apis: Vec<PreparedApi>,
+    pub statements: StatementCounter,
+}
+
+impl Prepared {
+    pub fn api(&self, name: &str) -> Option<&PreparedApi> {
+        self.apis.iter().find(|api| api.name == name)
+    }
+}
+
+/// Connects, migrates when `migrations.apply_on_start` is on, reads the catalog and builds the
+/// app models. A listed table that does not exist, or two apps claiming one route, is an error.
+pub async fn prepare(
+    config: &CheckedConfig,
+    apps: &[App],
+    serve: &Serve,
+) -> anyhow::Result<Prepared> {
+    let db = Database::connect(config.database()).await?;
+    tracing::info!(database = %config.database().url, "connected");
+    if config.raw.migrations.apply_on_start {
+        let applied = migrate::apply(&db, config.migrations_dir(), None)
+            .await
+            .context("applying pending migrations at start (migrations.apply_on_start)")?;
+        for migration in applied {
+            tracing::info!(version = migration.version, name = %migration.name, "applied migration");
+        }
+    }
+    let catalog = Catalog::introspect(&db).await?;
+    let chosen: Vec<&App> = match serve {
+        Serve::All => apps
+            .iter()
+            .filter(|app| config.app(app.name).is_some_and(|s| s.enabled))
+            .collect(),
+        Serve::App(name) => {
+            let app = apps.iter().find(|app| app.name == name).ok_or_else(|| {
+                let known: Vec<&str> = apps.iter().map(|a| a.name).collect();
+                anyhow::anyhow!("--app {name}: no such app (apps: {})", known.join(", "))
+            })?;
+            vec![app]
+        }
+    };
+    let statements = StatementCounter::default();
+    let context = |model: AppModel| {
+        ApiContext::new(
+            db.clone(),
+            Arc::new(model),
+            config.limits().clone(),
+            config.server().max_body_bytes,
+            statements.clone(),
+        )
+    };
+    let mut apis = Vec::new();
+    for app in &chosen {
+        let context = context(AppModel::build(app.name, &app.tables, &catalog)?);
+        apis.push(PreparedApi {
+            name: app.name.to_string(),
+            port: config.app(app.name).map_or(app.default_port, |s| s.port),
+            custom: vec![(context.clone(), (*app).clone())],
+            context,
+        });
+    }
+    if *serve == Serve::All {
+        compose::check_routes(&chosen)?;
+        let model = AppModel::build(COMPOSED, &compose::union_grants(&chosen), &catalog)?;
+        apis.push(PreparedApi {
+            name: COMPOSED.to_string(),
+            port: config.server().port,
+            context: context(model),
+            custom: apis.iter().flat_map(|api| api.custom.clone()).collect(),
+        });
+    }
+    Ok(Prepared {
+        db,
+        apis,
+        statements,
+    })
+}
