@@ -265,6 +265,19 @@ impl TestApp {
         self.request(reqwest::Method::DELETE, app, path, None).await
     }
 
+    /// `POST /graphql` on a port; answers the whole GraphQL response.
+    pub async fn graphql(&self, app: &str, query: &str, variables: Value) -> Value {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let reply = self.post(app, "/graphql", body).await;
+        assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
+        reply.body
+    }
+
+    /// SQL statements the runtime has run so far.
+    pub fn statements(&self) -> u64 {
+        self.handle.statements()
+    }
+
     /// Seeds a small, known data set through the API and answers nothing; see `seed` for ids.
     pub async fn seed(&self) {
         crate::seed::seed(self).await;

@@ -8,6 +8,8 @@ mod cli;
 mod composed;
 mod custom_routes;
 mod errors;
+mod graphql;
+mod graphql_schema;
 mod migrations;
 mod rest_crud;
 mod rest_query;
