@@ -123,14 +123,13 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
 
 async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyhow::Result<()> {
     let dir = config.migrations_dir();
-    if let MigrateAction::New { name } = action {
-        let path = migrate::create(dir, &name)?;
-        println!("created {}", path.display());
-        return Ok(());
-    }
-    let db = Database::connect(config.database()).await?;
     match action {
+        MigrateAction::New { name } => {
+            let path = migrate::create(dir, &name)?;
+            println!("created {}", path.display());
+        }
         MigrateAction::Apply { to } => {
+            let db = Database::connect(config.database()).await?;
             let applied = migrate::apply(&db, dir, to)
                 .await
                 .with_context(|| format!("applying migrations from {}", dir.display()))?;
@@ -140,24 +139,31 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
             for migration in applied {
                 println!("applied V{}__{}", migration.version, migration.name);
             }
+            db.close().await;
         }
         MigrateAction::Status => {
+            let db = Database::connect(config.database()).await?;
             println!("{:<8} {:<32} state", "version", "name");
             for state in migrate::status(&db, dir).await? {
-                let what = match (&state.applied_on, state.changed, state.missing_file) {
-                    (_, _, true) => format!(
-                        "applied {} (file missing)",
-                        state.applied_on.clone().unwrap_or_default()
-                    ),
-                    (Some(on), true, _) => format!("applied {on} (FILE CHANGED since)"),
-                    (Some(on), false, _) => format!("applied {on}"),
-                    (None, _, _) => "pending".to_string(),
-                };
-                println!("{:<8} {:<32} {what}", state.version, state.name);
+                println!(
+                    "{:<8} {:<32} {}",
+                    state.version,
+                    state.name,
+                    describe(&state)
+                );
             }
+            db.close().await;
         }
-        MigrateAction::New { .. } => {}
     }
-    db.close().await;
     Ok(())
+}
+
+/// One migration's state, as `migrate status` prints it.
+fn describe(state: &migrate::MigrationState) -> String {
+    match (&state.applied_on, state.changed, state.missing_file) {
+        (Some(on), _, true) => format!("applied {on} (file missing)"),
+        (Some(on), true, _) => format!("applied {on} (FILE CHANGED since)"),
+        (Some(on), false, _) => format!("applied {on}"),
+        (None, _, _) => "pending".to_string(),
+    }
 }

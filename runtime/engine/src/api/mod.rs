@@ -98,6 +98,26 @@ impl ApiContext {
         api_error
     }
 
+    /// Runs an operation that answers rows, as a JSON array (`[]` when it answers nothing).
+    pub async fn rows(&self, operation: &Operation) -> Result<String, ApiError> {
+        Ok(self
+            .run(operation)
+            .await?
+            .map_or_else(|| "[]".into(), |r| r.json))
+    }
+
+    /// [`ApiContext::rows`] inside a transaction.
+    pub async fn rows_in(
+        &self,
+        tx: &mut Transaction,
+        operation: &Operation,
+    ) -> Result<String, ApiError> {
+        Ok(self
+            .run_in(tx, operation)
+            .await?
+            .map_or_else(|| "[]".into(), |r| r.json))
+    }
+
     /// Runs one operation inside a transaction.
     pub async fn run_in(
         &self,

@@ -70,6 +70,8 @@ pub enum ConnectError {
 
 impl Database {
     /// Opens the pool. A SQLite file (and its folder) is created on first use, in WAL mode.
+    /// Connections are not pinged before each use (a round trip per request); a broken one
+    /// fails its statement and is dropped from the pool.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, ConnectError> {
         let url = config.url.expose();
         let redacted = config.url.redacted();
@@ -97,12 +99,16 @@ impl Database {
             }
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(acquire)
                 .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
+            // More readers than twice the cores only add threads and page caches.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
             let read = SqlitePoolOptions::new()
-                .max_connections(config.max_connections)
+                .max_connections(config.max_connections.min(2 * cores))
+                .test_before_acquire(false)
                 .acquire_timeout(acquire)
                 .connect_with(options.read_only(true))
                 .await
@@ -112,6 +118,7 @@ impl Database {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
             let pool = PgPoolOptions::new()
                 .max_connections(config.max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(acquire)
                 .connect_with(options)
                 .await

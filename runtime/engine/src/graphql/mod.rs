@@ -6,6 +6,7 @@
 //! fields then read from that statement's JSON. Depth and complexity are limited by config.
 
 mod args;
+mod documents;
 mod errors;
 mod graphiql;
 mod mutation;
@@ -18,6 +19,8 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, web};
 use async_graphql::dynamic::{Object, Schema, SchemaError};
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+
+pub use documents::DocumentCache;
 
 use crate::api::ApiContext;
 use crate::config::GraphqlConfig;
@@ -65,8 +68,9 @@ pub fn schema(context: ApiContext, config: &GraphqlConfig) -> Result<Schema, Sch
 }
 
 /// Mounts `/graphql` and `/graphiql`.
-pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema) {
+pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema, documents: DocumentCache) {
     cfg.app_data(web::Data::new(schema))
+        .app_data(web::Data::new(documents))
         .route("/graphql", web::post().to(execute))
         .route("/graphql", web::get().to(execute));
     graphiql::configure(cfg);
@@ -75,10 +79,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema) {
 async fn execute(
     req: HttpRequest,
     schema: web::Data<Schema>,
+    documents: web::Data<DocumentCache>,
     request: GraphQLRequest,
 ) -> Result<GraphQLResponse, ApiError> {
-    let request = request.into_inner();
-    if req.method() == Method::GET && is_mutation(&request) {
+    let mut request = request.into_inner();
+    documents.prepare(&mut request);
+    if req.method() == Method::GET && is_mutation(&mut request) {
         return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
             "mutations are only accepted over POST /graphql",
@@ -87,12 +93,13 @@ async fn execute(
     Ok(errors::classify(schema.execute(request).await).into())
 }
 
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
         return false;
     };
     document.operations.iter().any(|(name, operation)| {
-        let chosen = match (&request.operation_name, name) {
+        let chosen = match (&operation_name, name) {
             (Some(wanted), Some(name)) => wanted == name.as_str(),
             _ => true,
         };

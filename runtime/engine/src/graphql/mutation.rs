@@ -204,11 +204,7 @@ async fn write(
         api.limits(),
     )?;
     if read.relations.is_empty() {
-        let json = api
-            .run(&operation)
-            .await?
-            .map(|r| r.json)
-            .unwrap_or_else(|| "[]".into());
+        let json = api.rows(&operation).await?;
         return parse(&json);
     }
     let key = entity.primary_key.ok_or_else(|| {
@@ -228,19 +224,11 @@ async fn write(
             count: false,
             parent: None,
         };
-        let rows = api
-            .run_in(&mut tx, &list)
-            .await?
-            .map(|r| r.json)
-            .unwrap_or_else(|| "[]".into());
+        let rows = api.rows_in(&mut tx, &list).await?;
         api.run_in(&mut tx, &operation).await?;
         parse(&rows)?
     } else {
-        let written = api
-            .run_in(&mut tx, &operation)
-            .await?
-            .map(|r| r.json)
-            .unwrap_or_else(|| "[]".into());
+        let written = api.rows_in(&mut tx, &operation).await?;
         let written = parse(&written)?;
         let keys: Vec<Value> = written
             .as_array()
@@ -259,12 +247,7 @@ async fn write(
             count: false,
             parent: None,
         };
-        parse(
-            &api.run_in(&mut tx, &list)
-                .await?
-                .map(|r| r.json)
-                .unwrap_or_else(|| "[]".into()),
-        )?
+        parse(&api.rows_in(&mut tx, &list).await?)?
     };
     api.commit(tx).await?;
     Ok(rows)

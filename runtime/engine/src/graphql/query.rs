@@ -174,26 +174,7 @@ async fn page(
         .collect();
     let children: Vec<_> = items.iter().flat_map(|f| f.selection_set()).collect();
     let mut select = selection::select(model, index, children.into_iter(), &list, api.limits())?;
-    if select.order.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCursor,
-            format!("`{}` has no primary key: pages need orderBy", entity.plural),
-        ));
-    }
-    if let Some(nullable) = select
-        .order
-        .iter()
-        .map(|o| &entity.fields[o.field])
-        .find(|f| f.nullable)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCursor,
-            format!(
-                "pages cannot order by `{}`, which can be null",
-                nullable.name
-            ),
-        ));
-    }
+    cursor::check_order(entity, &select.order)?;
     for order in select.order.clone() {
         if !select.fields.contains(&order.field) {
             select.fields.push(order.field);
@@ -208,11 +189,7 @@ async fn page(
         count: false,
         parent: None,
     };
-    let json = api
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_else(|| "[]".into());
+    let json = api.rows(&operation).await?;
     let page = cursor::page(&json, entity, &order, backwards)?;
     Ok(Some(serde_json::json!({
         "items": parse(&page.body)?,

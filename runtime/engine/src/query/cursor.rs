@@ -17,6 +17,34 @@ fn invalid(reason: &str) -> ApiError {
     )
 }
 
+/// Checks that an order can carry keyset pages: it orders by something, and never by a
+/// nullable field (NULLs have no place in a keyset comparison).
+pub fn check_order(entity: &Entity, order: &[Order]) -> Result<(), ApiError> {
+    if order.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCursor,
+            format!(
+                "`{}` has no primary key: cursor pagination needs an explicit order",
+                entity.plural
+            ),
+        ));
+    }
+    match order
+        .iter()
+        .map(|o| &entity.fields[o.field])
+        .find(|f| f.nullable)
+    {
+        Some(nullable) => Err(ApiError::new(
+            ErrorCode::InvalidCursor,
+            format!(
+                "cursor pagination cannot order by `{}`, which can be null",
+                nullable.name
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Decodes a cursor into keyset values for `order`.
 pub fn decode(
     cursor: &str,

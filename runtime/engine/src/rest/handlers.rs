@@ -74,28 +74,7 @@ fn list_select(
     let mut fields = params.fields.clone().unwrap_or_else(|| all_fields(entity));
     let mut keyset = None;
     if params.cursor {
-        if order.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidCursor,
-                format!(
-                    "`{}` has no primary key: cursor pagination needs orderby.<field>",
-                    entity.plural
-                ),
-            ));
-        }
-        if let Some(nullable) = order
-            .iter()
-            .map(|o| &entity.fields[o.field])
-            .find(|f| f.nullable)
-        {
-            return Err(ApiError::new(
-                ErrorCode::InvalidCursor,
-                format!(
-                    "cursor pagination cannot order by `{}`, which can be null",
-                    nullable.name
-                ),
-            ));
-        }
+        cursor::check_order(entity, &order)?;
         for o in &order {
             if !fields.contains(&o.field) {
                 fields.push(o.field);
@@ -225,11 +204,7 @@ pub async fn create(
         rows,
         returning: all_fields(entity),
     };
-    let json = ctx
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_else(|| "[]".into());
+    let json = ctx.rows(&operation).await?;
     let created = actix_web::http::StatusCode::CREATED;
     if many {
         return Ok(json_response(created, json));
@@ -303,11 +278,7 @@ pub async fn upsert(
         values,
         returning: all_fields(entity),
     };
-    let json = ctx
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_default();
+    let json = ctx.rows(&operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }
@@ -331,11 +302,7 @@ pub async fn patch(
         values,
         returning: all_fields(entity),
     };
-    let json = ctx
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_default();
+    let json = ctx.rows(&operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }
@@ -350,11 +317,7 @@ pub async fn delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Re
         filter: Filter::eq(key, id),
         returning: all_fields(entity),
     };
-    let json = ctx
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_default();
+    let json = ctx.rows(&operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }
@@ -395,11 +358,7 @@ pub async fn bulk_update(
         values,
         returning: all_fields(entity),
     };
-    let json = ctx
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_else(|| "[]".into());
+    let json = ctx.rows(&operation).await?;
     Ok(json_response(actix_web::http::StatusCode::OK, json))
 }
 
@@ -412,11 +371,7 @@ pub async fn bulk_delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) 
         filter,
         returning: all_fields(entity),
     };
-    let json = ctx
-        .run(&operation)
-        .await?
-        .map(|r| r.json)
-        .unwrap_or_else(|| "[]".into());
+    let json = ctx.rows(&operation).await?;
     Ok(json_response(actix_web::http::StatusCode::OK, json))
 }
 

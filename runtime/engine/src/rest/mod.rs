@@ -25,16 +25,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{AppModel, RelationKind};
 
-/// Registers every generated route of a model. The handlers find the app's
+/// Registers every generated route of a model, one scope per table so a request is matched
+/// against its own table's few routes only. The handlers find the app's
 /// [`crate::api::ApiContext`] in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
     for (index, entity) in model.entities.iter().enumerate() {
         let writable = entity.is_writable();
-        let collection = format!("/{}", entity.plural);
-        let mut resource = web::resource(collection.as_str())
-            .route(web::get().to(move |req, ctx| handlers::list(req, ctx, index)));
+        let mut scope =
+            web::scope(&format!("/{}", entity.plural)).default_service(web::to(no_route));
+        let mut collection =
+            web::resource("").route(web::get().to(move |req, ctx| handlers::list(req, ctx, index)));
         if writable {
-            resource = resource
+            collection = collection
                 .route(
                     web::post()
                         .to(move |req, payload, ctx| handlers::create(req, payload, ctx, index)),
@@ -51,48 +53,61 @@ pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
         } else {
             "GET"
         };
-        cfg.service(resource.default_service(not_allowed(allowed, writable, &entity.plural)));
+        scope = scope.service(collection.default_service(not_allowed(
+            allowed,
+            writable,
+            &entity.plural,
+        )));
 
-        let Some(key) = entity.primary_key else {
-            continue;
-        };
-        let item = format!("/{}/{{id}}", entity.plural);
-        let mut resource = web::resource(item.as_str())
-            .route(web::get().to(move |req, ctx| handlers::get(req, ctx, index)));
-        if writable {
-            resource = resource
-                .route(
-                    web::put()
-                        .to(move |req, payload, ctx| handlers::upsert(req, payload, ctx, index)),
-                )
-                .route(
-                    web::patch()
-                        .to(move |req, payload, ctx| handlers::patch(req, payload, ctx, index)),
-                )
-                .route(web::delete().to(move |req, ctx| handlers::delete(req, ctx, index)));
-        }
-        let allowed = if writable {
-            "GET, PUT, PATCH, DELETE"
-        } else {
-            "GET"
-        };
-        cfg.service(resource.default_service(not_allowed(allowed, writable, &entity.plural)));
-
-        for (relation_index, relation) in entity.relations.iter().enumerate() {
-            if relation.kind == RelationKind::OneToMany && relation.local_field != key {
-                continue;
-            }
-            let path = format!("/{}/{{id}}/{}", entity.plural, relation.name);
-            cfg.service(
-                web::resource(path.as_str())
+        if let Some(key) = entity.primary_key {
+            let mut item = web::resource("/{id}")
+                .route(web::get().to(move |req, ctx| handlers::get(req, ctx, index)));
+            if writable {
+                item = item
                     .route(
-                        web::get()
-                            .to(move |req, ctx| handlers::related(req, ctx, index, relation_index)),
+                        web::put().to(move |req, payload, ctx| {
+                            handlers::upsert(req, payload, ctx, index)
+                        }),
                     )
-                    .default_service(not_allowed("GET", true, &entity.plural)),
-            );
+                    .route(
+                        web::patch()
+                            .to(move |req, payload, ctx| handlers::patch(req, payload, ctx, index)),
+                    )
+                    .route(web::delete().to(move |req, ctx| handlers::delete(req, ctx, index)));
+            }
+            let allowed = if writable {
+                "GET, PUT, PATCH, DELETE"
+            } else {
+                "GET"
+            };
+            scope =
+                scope.service(item.default_service(not_allowed(allowed, writable, &entity.plural)));
+
+            for (relation_index, relation) in entity.relations.iter().enumerate() {
+                if relation.kind == RelationKind::OneToMany && relation.local_field != key {
+                    continue;
+                }
+                scope =
+                    scope.service(
+                        web::resource(format!("/{{id}}/{}", relation.name))
+                            .route(web::get().to(move |req, ctx| {
+                                handlers::related(req, ctx, index, relation_index)
+                            }))
+                            .default_service(not_allowed("GET", true, &entity.plural)),
+                    );
+            }
         }
+        cfg.service(scope);
     }
+}
+
+/// The 404 of a path no route serves, in the product's error format.
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    );
+    actix_web::ResponseError::error_response(&error)
 }
 
 /// A 405 in the product's error format, with the `Allow` header.

@@ -34,6 +34,7 @@ struct ServedApi {
     /// Each app's custom routes with that app's own context.
     custom: Vec<(web::Data<ApiContext>, App)>,
     graphql: async_graphql::dynamic::Schema,
+    documents: graphql::DocumentCache,
     start_page: Arc<str>,
 }
 
@@ -92,6 +93,7 @@ impl Runtime {
             let served = ServedApi {
                 graphql: graphql::schema(api.context.clone(), &config.raw.graphql)
                     .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?,
+                documents: graphql::DocumentCache::default(),
                 start_page: start_page::render(&model, &owners).into(),
                 custom: api
                     .custom
@@ -214,7 +216,7 @@ fn http_server(
                 .into()
             }))
             .configure(move |cfg| configure(cfg, &served))
-            .default_service(web::to(no_route))
+            .default_service(web::to(rest::no_route))
     })
     .workers(workers)
     .disable_signals()
@@ -254,7 +256,7 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
             })));
         }
     }
-    graphql::configure(cfg, served.graphql.clone());
+    graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
     rest::configure(cfg, &served.context.model().clone());
 }
 
@@ -270,12 +272,4 @@ fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allowed.to_string()))
         .json(error.body())
-}
-
-async fn no_route(req: HttpRequest) -> HttpResponse {
-    let error = ApiError::new(
-        ErrorCode::NotFound,
-        format!("no route for {} {}", req.method(), req.path()),
-    );
-    actix_web::ResponseError::error_response(&error)
 }
