@@ -1,4 +1,4 @@
-//! The `runtime` command line: `start`, `migrate apply|status|new`. The binary only hands its
+//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`. The binary only hands its
 //! linked apps to [`main`].
 
 use std::path::PathBuf;
@@ -40,6 +40,12 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Prints the OpenAPI document of an app (or the composed one) without starting servers.
+    Openapi {
+        /// The app whose document to print (default: the composed API's).
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+    },
     /// Manages the one migration set.
     Migrate {
         #[command(subcommand)]
@@ -70,6 +76,7 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -90,7 +97,7 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
 async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
-        Command::Migrate { .. } => None,
+        Command::Migrate { .. } | Command::Openapi { .. } => None,
     };
     let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
@@ -99,6 +106,11 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
         Command::Start { app, .. } => {
             let serve = app.map_or(Serve::All, Serve::App);
             Runtime::build(&config, &apps, serve).await?.run().await
+        }
+        Command::Openapi { app } => {
+            let document = crate::openapi::generate(&config, &apps, app.as_deref()).await?;
+            println!("{}", document.to_pretty_json()?);
+            Ok(())
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
     }

@@ -3,7 +3,7 @@
 //! naming the app and the port. SIGINT/SIGTERM stop every listener gracefully: in-flight
 //! requests finish first.
 
-mod compose;
+pub(crate) mod compose;
 mod start_page;
 
 use std::net::{SocketAddr, TcpListener};
@@ -24,6 +24,7 @@ use crate::db::Database;
 use crate::error::{ApiError, ErrorCode};
 use crate::migrate;
 use crate::model::AppModel;
+use crate::openapi::{self, Documentation};
 use crate::rest;
 
 /// The name the composed API goes by.
@@ -45,6 +46,7 @@ struct ServedApi {
     /// Each app's custom routes with that app's own context.
     custom: Vec<(web::Data<ApiContext>, App)>,
     start_page: Arc<str>,
+    documentation: Arc<Documentation>,
 }
 
 /// A listener that is bound and serving.
@@ -118,6 +120,7 @@ impl Runtime {
                 context: context.clone(),
                 custom: vec![(context, (*app).clone())],
                 start_page: start_page::render(&model, &[*app]).into(),
+                documentation: documentation(&model, &[*app], config)?,
             };
             units.push((app.name.to_string(), port, served, tables(&model)));
         }
@@ -132,6 +135,7 @@ impl Runtime {
                 context: web::Data::new(context(&db, model.clone(), config)),
                 custom: contexts,
                 start_page: start_page::render(&model, &chosen).into(),
+                documentation: documentation(&model, &chosen, config)?,
             };
             units.push((
                 COMPOSED.to_string(),
@@ -210,6 +214,15 @@ fn context(db: &Database, model: Arc<AppModel>, config: &CheckedConfig) -> ApiCo
     )
 }
 
+fn documentation(
+    model: &AppModel,
+    apps: &[&App],
+    config: &CheckedConfig,
+) -> anyhow::Result<Arc<Documentation>> {
+    let document = openapi::document(model, apps, config.limits())?;
+    Ok(Arc::new(Documentation::new(&document)?))
+}
+
 fn tables(model: &AppModel) -> Vec<String> {
     model.entities.iter().map(|e| e.table.clone()).collect()
 }
@@ -282,6 +295,7 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
             async move { start_page::response(&page) }
         }),
     );
+    openapi::serve::configure(cfg, &served.documentation);
     for (context, app) in &served.custom {
         let mut paths: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).collect();
         paths.dedup();
@@ -302,7 +316,7 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
     rest::configure(cfg, &served.context.model().clone());
 }
 
-fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
+pub(crate) fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
     let error = ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!(

@@ -19,6 +19,11 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
          td,th{{padding:.2rem .8rem;text-align:left}}code{{background:#f3f3f3;padding:0 .2rem}}</style>\
          </head><body><h1>{title}</h1>"
     );
+    html.push_str(
+        "<p>API documentation: <a href=\"/documentation\">Swagger UI</a> · \
+         <a href=\"/documentation/json\">OpenAPI JSON</a> · \
+         <a href=\"/documentation/yaml\">OpenAPI YAML</a></p>",
+    );
     html.push_str("<h2>Tables</h2><table><tr><th>path</th><th>table</th><th>access</th><th>relations</th></tr>");
     for entity in &model.entities {
         let relations: Vec<String> = entity
@@ -53,7 +58,7 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
                     "<tr><td><code>{} {}</code></td><td>{}</td><td>{}</td></tr>",
                     route.method,
                     escape(&route.path),
-                    escape(route.summary),
+                    escape(route.doc.summary()),
                     app.name
                 )
             })

@@ -1,0 +1,250 @@
+//! Path and query parameters of the generated routes, following the grammar of
+//! [`crate::rest::params`]: `where.<field>.<op>`, `where.or`, `orderby.<field>`, `fields`,
+//! `limit`, `offset`, `totalCount`, `cursor`, `startAfter`, `endBefore`.
+
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::{RefOr, Required};
+
+use super::schema::{self, Carrier};
+use crate::config::LimitsConfig;
+use crate::model::{Entity, Field};
+use crate::query::Op;
+
+/// `base64url` without padding: the cursors of `X-Start-After` and `X-End-Before`.
+const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+
+fn query(name: impl Into<String>, description: impl Into<String>, schema: Schema) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// A comma-separated list: `fields=a,b`, `where.id.in=1,2`.
+fn comma_list(name: impl Into<String>, description: impl Into<String>, items: Schema) -> Parameter {
+    let mut parameter = query(
+        name,
+        description,
+        Schema::Array(
+            ArrayBuilder::new()
+                .items(RefOr::T(items))
+                .min_items(Some(1))
+                .build(),
+        ),
+    );
+    parameter.style = Some(ParameterStyle::Form);
+    parameter.explode = Some(false);
+    parameter
+}
+
+/// The `{id}` of an item route: the primary key, checked against its type.
+pub fn path_key(entity: &Entity, name: &str) -> Option<Parameter> {
+    let key = &entity.fields[entity.primary_key?];
+    Some(
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(format!("the `{}` of the {}", key.name, entity.name)))
+            .schema(Some(schema::value(key, Carrier::Query)))
+            .build(),
+    )
+}
+
+/// `fields`: which fields each row carries.
+pub fn fields(entity: &Entity) -> Parameter {
+    let names: Vec<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
+    comma_list(
+        "fields",
+        "which fields each row carries, comma-separated (default: all)",
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names))
+                .build(),
+        ),
+    )
+}
+
+/// Every `where.<field>.<op>` condition and the `where.or` group.
+pub fn filters(entity: &Entity) -> Vec<Parameter> {
+    let mut parameters = Vec::new();
+    for field in &entity.fields {
+        for op in Op::ALL {
+            if let Some(parameter) = condition(field, op) {
+                parameters.push(parameter);
+            }
+        }
+    }
+    parameters.push(or_group(entity));
+    parameters
+}
+
+fn condition(field: &Field, op: Op) -> Option<Parameter> {
+    let name = format!("where.{}.{}", field.name, op.name());
+    let value = || Schema::Object(schema::value(field, Carrier::Query).build());
+    let parameter = match op {
+        Op::Eq => query(name, format!("`{}` equals", field.name), value()),
+        Op::Neq => query(name, format!("`{}` differs from", field.name), value()),
+        Op::Gt => query(name, format!("`{}` is greater than", field.name), value()),
+        Op::Gte => query(name, format!("`{}` is at least", field.name), value()),
+        Op::Lt => query(name, format!("`{}` is less than", field.name), value()),
+        Op::Lte => query(name, format!("`{}` is at most", field.name), value()),
+        Op::Like | Op::Ilike if !field.kind.is_textual() => return None,
+        Op::Like => query(
+            name,
+            format!(
+                "`{}` matches the pattern (`%` any run, `_` one character; case-sensitive)",
+                field.name
+            ),
+            string(),
+        ),
+        Op::Ilike => query(
+            name,
+            format!(
+                "`{}` matches the pattern (`%` any run, `_` one character; case-insensitive)",
+                field.name
+            ),
+            string(),
+        ),
+        Op::In | Op::Nin => {
+            let mut item = schema::value(field, Carrier::Query);
+            if field.kind.is_textual() {
+                item = item.pattern(Some("^[^,]*$"));
+            }
+            let verb = if op == Op::In {
+                "is one of"
+            } else {
+                "is none of"
+            };
+            comma_list(
+                name,
+                format!("`{}` {verb} these values, comma-separated", field.name),
+                Schema::Object(item.build()),
+            )
+        }
+        Op::IsNull => query(
+            name,
+            format!("`{}` is null (true) or is not (false)", field.name),
+            boolean(),
+        ),
+    };
+    Some(parameter)
+}
+
+/// `where.or=(a.eq=1|b.in=2,3)`: one group of ORed conditions.
+fn or_group(entity: &Entity) -> Parameter {
+    let fields: Vec<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
+    let ops: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+    let condition = format!(r"({})\.({})=[^|]*", fields.join("|"), ops.join("|"));
+    let pattern = format!(r"^\({condition}(\|{condition})*\)$");
+    query(
+        "where.or",
+        "one group of ORed conditions: `(field.op=value|field.op=value)`, with the operators and \
+         value rules of `where.<field>.<op>`",
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .build(),
+        ),
+    )
+}
+
+/// The parameters of a list: filters, order, paging, fields, count and cursors.
+pub fn list(entity: &Entity, limits: &LimitsConfig) -> Vec<Parameter> {
+    let mut parameters = filters(entity);
+    for field in &entity.fields {
+        parameters.push(query(
+            format!("orderby.{}", field.name),
+            format!(
+                "order by `{}`; several orderby parameters apply in the order given, and the \
+                 primary key breaks ties",
+                field.name
+            ),
+            Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["asc", "desc"]))
+                    .build(),
+            ),
+        ));
+    }
+    parameters.push(fields(entity));
+    parameters.push(query(
+        "limit",
+        format!(
+            "rows per page (default {}, at most {})",
+            limits.default_limit, limits.max_limit
+        ),
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0))
+                .maximum(Some(limits.max_limit))
+                .default(Some(limits.default_limit.into()))
+                .build(),
+        ),
+    ));
+    parameters.push(query(
+        "offset",
+        "rows to skip; not with `startAfter` or `endBefore`",
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0))
+                .maximum(Some(u32::MAX))
+                .default(Some(0.into()))
+                .build(),
+        ),
+    ));
+    parameters.push(query(
+        "totalCount",
+        "adds `X-Total-Count`: the rows the filter matches",
+        boolean(),
+    ));
+    parameters.push(query(
+        "cursor",
+        "keyset pagination: adds `X-Start-After` and `X-End-Before`; orders by fields that \
+         cannot be null",
+        boolean(),
+    ));
+    parameters.push(query(
+        "startAfter",
+        "the page after the row of this cursor (from `X-Start-After`, same orderby); not with \
+         `endBefore`",
+        cursor(),
+    ));
+    parameters.push(query(
+        "endBefore",
+        "the page before the row of this cursor (from `X-End-Before`, same orderby); not with \
+         `startAfter`",
+        cursor(),
+    ));
+    parameters
+}
+
+fn string() -> Schema {
+    Schema::Object(ObjectBuilder::new().schema_type(Type::String).build())
+}
+
+fn boolean() -> Schema {
+    Schema::Object(ObjectBuilder::new().schema_type(Type::Boolean).build())
+}
+
+fn cursor() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(CURSOR_PATTERN))
+            .build(),
+    )
+}
