@@ -224,3 +224,26 @@ both!(views_are_served_read_only, |app| {
         .await
         .assert_error(405, "METHOD_NOT_ALLOWED", &["read-only"]);
 });
+
+both!(
+    integral_json_numbers_are_accepted_for_integer_fields,
+    |app| {
+        // JSON Schema counts 7.0 as an integer, so clients generated from the document may send it.
+        let reply = app
+            .post(
+                "shared",
+                "/emails",
+                json!({"id": 7.0, "address": "seven@example.com"}),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 201, "{:?}", reply.body);
+        assert_eq!(reply.body, json!({"id": 7, "address": "seven@example.com"}));
+        app.post(
+            "shared",
+            "/emails",
+            json!({"id": 7.5, "address": "half@example.com"}),
+        )
+        .await
+        .assert_error(400, "INVALID_VALUE", &["id"]);
+    }
+);

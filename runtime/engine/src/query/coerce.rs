@@ -86,7 +86,7 @@ pub fn coerce_json(field: &Field, json: &serde_json::Value) -> Result<Value, Api
         (_, J::Null) => Ok(Value::Null),
         (ColumnKind::Json, other) => Ok(Value::Json(other.clone())),
         (ColumnKind::SmallInt | ColumnKind::Integer | ColumnKind::BigInt, J::Number(n)) => {
-            int_in_range(field, n.as_i64().ok_or_else(bad)?)
+            int_in_range(field, json_integer(n).ok_or_else(bad)?)
         }
         (ColumnKind::Float, J::Number(n)) => n.as_f64().map(Value::Float).ok_or_else(bad),
         (ColumnKind::Numeric, J::Number(n)) => Ok(Value::Text(n.to_string())),
@@ -109,6 +109,16 @@ pub fn coerce_json(field: &Field, json: &serde_json::Value) -> Result<Value, Api
         ) => text_like(field, s),
         _ => Err(bad()),
     }
+}
+
+/// A JSON number that is an integer in JSON Schema's sense: `5`, and `5.0` too.
+fn json_integer(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // `i64::MAX as f64` rounds up to 2^63, which is out of range: the bound is exclusive.
+    (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
 }
 
 fn text_like(field: &Field, raw: &str) -> Result<Value, ApiError> {
@@ -215,5 +225,15 @@ mod tests {
         assert!(!is_uuid("123e4567"));
         assert!(is_decimal("-12.50"));
         assert!(!is_decimal("1e5"));
+    }
+
+    #[test]
+    fn integral_json_numbers_are_integers() {
+        let number = |text: &str| serde_json::from_str::<serde_json::Number>(text).unwrap();
+        assert_eq!(json_integer(&number("5")), Some(5));
+        assert_eq!(json_integer(&number("5.0")), Some(5));
+        assert_eq!(json_integer(&number("-1388457.0")), Some(-1388457));
+        assert_eq!(json_integer(&number("5.5")), None);
+        assert_eq!(json_integer(&number("1e300")), None);
     }
 }
