@@ -116,9 +116,11 @@ fn json_integer(n: &serde_json::Number) -> Option<i64> {
     if let Some(i) = n.as_i64() {
         return Some(i);
     }
+    // Beyond 2^53 a float no longer holds every integer: `-9223372036854775809` parses as a
+    // float equal to i64::MIN, so only floats that are exact integers count.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
     let f = n.as_f64()?;
-    // `i64::MAX as f64` rounds up to 2^63, which is out of range: the bound is exclusive.
-    (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
+    (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
 }
 
 fn text_like(field: &Field, raw: &str) -> Result<Value, ApiError> {
@@ -235,5 +237,7 @@ mod tests {
         assert_eq!(json_integer(&number("-1388457.0")), Some(-1388457));
         assert_eq!(json_integer(&number("5.5")), None);
         assert_eq!(json_integer(&number("1e300")), None);
+        assert_eq!(json_integer(&number("-9223372036854775809")), None);
+        assert_eq!(json_integer(&number("9223372036854775808")), None);
     }
 }
