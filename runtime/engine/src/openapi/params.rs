@@ -9,6 +9,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{RefOr, Required};
 
 use super::schema::{self, Carrier};
+use crate::catalog::ColumnKind;
 use crate::config::LimitsConfig;
 use crate::model::{Entity, Field};
 use crate::query::Op;
@@ -138,11 +139,30 @@ fn condition(field: &Field, op: Op) -> Option<Parameter> {
     Some(parameter)
 }
 
-/// `where.or=(a.eq=1|b.in=2,3)`: one group of ORed conditions.
+/// `where.or=(a.eq=1|b.in=2,3)`: one group of ORed conditions. The pattern spells out every
+/// field with the operators it takes and the text its values may be.
 fn or_group(entity: &Entity) -> Parameter {
-    let fields: Vec<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
-    let ops: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
-    let condition = format!(r"({})\.({})=[^|]*", fields.join("|"), ops.join("|"));
+    let conditions: Vec<String> = entity
+        .fields
+        .iter()
+        .flat_map(|field| {
+            let value = value_pattern(field);
+            Op::ALL
+                .into_iter()
+                .filter(|op| field.kind.is_textual() || !matches!(op, Op::Like | Op::Ilike))
+                .map(move |op| {
+                    let operand = match op {
+                        Op::IsNull => "(true|false)".to_string(),
+                        Op::In | Op::Nin if field.kind.is_textual() => "[^|,]*(,[^|,]*)*".into(),
+                        Op::In | Op::Nin => format!("{value}(,{value})*"),
+                        Op::Like | Op::Ilike => "[^|]*".into(),
+                        _ => value.clone(),
+                    };
+                    format!(r"{}\.{}={operand}", field.name, op.name())
+                })
+        })
+        .collect();
+    let condition = format!("({})", conditions.join("|"));
     let pattern = format!(r"^\({condition}(\|{condition})*\)$");
     query(
         "where.or",
@@ -155,6 +175,32 @@ fn or_group(entity: &Entity) -> Parameter {
                 .build(),
         ),
     )
+}
+
+/// What the text of one value of `field` may be inside `where.or` (unanchored).
+fn value_pattern(field: &Field) -> String {
+    const DATE: &str = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
+    const CLOCK: &str = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?";
+    match field.kind {
+        // Digits short enough to stay in the column's range.
+        ColumnKind::SmallInt => "[-+]?[0-9]{1,4}".into(),
+        ColumnKind::Integer => "[-+]?[0-9]{1,9}".into(),
+        ColumnKind::BigInt => "[-+]?[0-9]{1,18}".into(),
+        ColumnKind::Float => "[-+]?[0-9]{1,15}(\\.[0-9]{1,15})?".into(),
+        ColumnKind::Numeric => "[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)".into(),
+        ColumnKind::Boolean => "(true|false)".into(),
+        ColumnKind::Timestamp | ColumnKind::TimestampTz => {
+            format!("{DATE}([T ]{CLOCK}(Z|[+-][0-9]{{2}}:[0-9]{{2}})?)?")
+        }
+        ColumnKind::Date => DATE.into(),
+        ColumnKind::Time => CLOCK.into(),
+        ColumnKind::Uuid => {
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".into()
+        }
+        ColumnKind::Text | ColumnKind::Other | ColumnKind::Bytes | ColumnKind::Json => {
+            "[^|]*".into()
+        }
+    }
 }
 
 /// The parameters of a list: filters, order, paging, fields, count and cursors.
