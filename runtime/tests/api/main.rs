@@ -9,6 +9,7 @@ mod composed;
 mod custom_routes;
 mod errors;
 mod migrations;
+mod openapi;
 mod rest_crud;
 mod rest_query;
 mod startup;
