@@ -247,3 +247,45 @@ both!(
         .assert_error(400, "INVALID_VALUE", &["id"]);
     }
 );
+
+both!(date_times_are_answered_in_rfc_3339, |app| {
+    // The documents call these `date-time` (RFC 3339); SQLite stores `YYYY-MM-DD HH:MM:SS`.
+    app.post("shared", "/emails", json!({"address": "ada@example.com"}))
+        .await
+        .assert_ok();
+    let created = app
+        .post(
+            "customers",
+            "/customers",
+            json!({"name": "Ada", "emailId": 1, "createdAt": "2024-01-31T12:00:00+02:00"}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{:?}", created.body);
+    let defaulted = app
+        .post(
+            "customers",
+            "/customers",
+            json!({"name": "Bob", "emailId": 1}),
+        )
+        .await;
+    for reply in [&created, &defaulted] {
+        let value = reply.body["createdAt"].as_str().unwrap();
+        let (date, time) = value.split_once('T').expect("a T between date and time");
+        assert_eq!(date.len(), 10, "{value}");
+        assert!(
+            time.ends_with('Z') || time[8..].contains(['+', '-']),
+            "{value} names its offset"
+        );
+    }
+    if app.db.url.starts_with("sqlite") {
+        assert_eq!(created.body["createdAt"], "2024-01-31T10:00:00Z");
+        // Filters and cursors take the answered form back.
+        let found = app
+            .get(
+                "customers",
+                "/customers?where.createdAt.eq=2024-01-31T10:00:00Z&fields=name",
+            )
+            .await;
+        assert_eq!(found.body, json!([{"name": "Ada"}]));
+    }
+});
