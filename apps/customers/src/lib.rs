@@ -28,7 +28,7 @@ pub fn app() -> App {
                 .returns(
                     200,
                     "the customer's contact card",
-                    Payload::Schema(contact_schema()),
+                    Payload::schema(contact_schema()),
                 )
                 .errors([
                     ErrorCode::InvalidValue,

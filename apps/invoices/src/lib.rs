@@ -28,7 +28,7 @@ pub fn app() -> App {
                 .returns(
                     200,
                     "the customer's invoice summary",
-                    Payload::Schema(summary::Summary::schema()),
+                    Payload::schema(summary::Summary::schema()),
                 )
                 .errors([
                     ErrorCode::InvalidValue,

@@ -19,7 +19,6 @@ use crate::model::AppModel;
 pub struct RouteDoc {
     summary: &'static str,
     operation_id: Option<String>,
-    description: Option<String>,
     parameters: Vec<RouteParam>,
     responses: Vec<(u16, String, Payload)>,
     errors: Vec<ErrorCode>,
@@ -32,7 +31,7 @@ enum RouteParam {
         name: String,
         table: String,
     },
-    Other(Parameter),
+    Other(Box<Parameter>),
 }
 
 /// What a response carries.
@@ -43,8 +42,15 @@ pub enum Payload {
     /// An array of rows of a table the app lists.
     Rows(&'static str),
     /// Any other JSON body, by its schema (built with utoipa, or `T::schema()` of a
-    /// `#[derive(ToSchema)]` type).
-    Schema(RefOr<Schema>),
+    /// `#[derive(ToSchema)]` type); see [`Payload::schema`].
+    Schema(Box<RefOr<Schema>>),
+}
+
+impl Payload {
+    /// Any other JSON body, by its schema.
+    pub fn schema(schema: impl Into<RefOr<Schema>>) -> Self {
+        Self::Schema(Box::new(schema.into()))
+    }
 }
 
 impl From<&'static str> for RouteDoc {
@@ -59,7 +65,6 @@ impl RouteDoc {
         Self {
             summary,
             operation_id: None,
-            description: None,
             parameters: Vec::new(),
             responses: Vec::new(),
             errors: Vec::new(),
@@ -74,11 +79,6 @@ impl RouteDoc {
     /// The operation id clients are generated with (default: method and path, camelCased).
     pub fn operation_id(mut self, id: &str) -> Self {
         self.operation_id = Some(id.to_string());
-        self
-    }
-
-    pub fn description(mut self, text: &str) -> Self {
-        self.description = Some(text.to_string());
         self
     }
 
@@ -99,7 +99,7 @@ impl RouteDoc {
         description: &str,
         schema: impl Into<RefOr<Schema>>,
     ) -> Self {
-        self.parameters.push(RouteParam::Other(
+        self.parameters.push(RouteParam::Other(Box::new(
             ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Query)
@@ -111,7 +111,7 @@ impl RouteDoc {
                 .description(Some(description))
                 .schema(Some(schema))
                 .build(),
-        ));
+        )));
         self
     }
 
@@ -148,7 +148,7 @@ impl RouteDoc {
                     .entity(table)
                     .and_then(|entity| params::path_key(entity, name))
                     .ok_or_else(|| unknown(table))?,
-                RouteParam::Other(parameter) => parameter.clone(),
+                RouteParam::Other(parameter) => (**parameter).clone(),
             });
         }
         for name in path_parameters(path) {
@@ -173,7 +173,6 @@ impl RouteDoc {
                     .unwrap_or_else(|| default_operation_id(&method, path)),
             ))
             .summary(Some(self.summary))
-            .description(self.description.clone())
             .parameters(Some(parameters));
         if self.responses.is_empty() {
             builder = builder.response("200", ResponseBuilder::new().description(self.summary));
@@ -188,7 +187,7 @@ impl RouteDoc {
                     let entity = model.entity(table).ok_or_else(|| unknown(table))?;
                     schema::array_of(&schema::row_name(entity), None).into()
                 }
-                Payload::Schema(schema) => schema.clone(),
+                Payload::Schema(schema) => (**schema).clone(),
             };
             builder = builder.response(
                 status.to_string(),
