@@ -174,10 +174,13 @@ fn is_time(s: &str) -> bool {
 }
 
 fn is_timestamp(s: &str) -> bool {
-    if s.len() < 10 || !is_date(&s[..10]) {
+    // `get` rather than slicing: the tenth byte may fall inside a multi-byte character.
+    let (Some(date), Some(rest)) = (s.get(..10), s.get(10..)) else {
+        return false;
+    };
+    if !is_date(date) {
         return false;
     }
-    let rest = &s[10..];
     if rest.is_empty() {
         return true;
     }
@@ -223,6 +226,7 @@ mod tests {
         assert!(is_timestamp("2024-01-31"));
         assert!(!is_timestamp("yesterday"));
         assert!(!is_timestamp("2024-01-31T25:00:00"));
+        assert!(!is_timestamp("0\u{80}\u{80}\u{80}\u{10000}"));
         assert!(is_uuid("123e4567-e89b-12d3-a456-426614174000"));
         assert!(!is_uuid("123e4567"));
         assert!(is_decimal("-12.50"));
