@@ -2,11 +2,9 @@
 //! [`crate::rest::params`]: `where.<field>.<op>`, `where.or`, `orderby.<field>`, `fields`,
 //! `limit`, `offset`, `totalCount`, `cursor`, `startAfter`, `endBefore`.
 
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
-use utoipa::openapi::schema::{
-    ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
-};
-use utoipa::openapi::{RefOr, Required};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 use super::schema::{self, Carrier};
 use crate::catalog::ColumnKind;
@@ -27,21 +25,24 @@ fn query(name: impl Into<String>, description: impl Into<String>, schema: Schema
         .build()
 }
 
-/// A comma-separated list: `fields=a,b`, `where.id.in=1,2`.
-fn comma_list(name: impl Into<String>, description: impl Into<String>, items: Schema) -> Parameter {
-    let mut parameter = query(
+/// A comma-separated list (`fields=a,b`, `where.id.in=1,2`), described as the text it is: a
+/// string whose pattern spells out the items (none when any text is an item).
+fn comma_list(
+    name: impl Into<String>,
+    description: impl Into<String>,
+    item: Option<&str>,
+) -> Parameter {
+    let pattern = item.map(|item| format!("^({item})(,({item}))*$"));
+    query(
         name,
         description,
-        Schema::Array(
-            ArrayBuilder::new()
-                .items(RefOr::T(items))
-                .min_items(Some(1))
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(pattern)
                 .build(),
         ),
-    );
-    parameter.style = Some(ParameterStyle::Form);
-    parameter.explode = Some(false);
-    parameter
+    )
 }
 
 /// The `{id}` of an item route: the primary key, checked against its type.
@@ -60,16 +61,18 @@ pub fn path_key(entity: &Entity, name: &str) -> Option<Parameter> {
 
 /// `fields`: which fields each row carries.
 pub fn fields(entity: &Entity) -> Parameter {
-    let names: Vec<&str> = entity.fields.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<String> = entity
+        .fields
+        .iter()
+        .map(|f| regex_escape(&f.name))
+        .collect();
     comma_list(
         "fields",
-        "which fields each row carries, comma-separated (default: all)",
-        Schema::Object(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(names))
-                .build(),
+        format!(
+            "which fields each row carries, comma-separated (default: all): {}",
+            entity.field_names()
         ),
+        Some(&names.join("|")),
     )
 }
 
@@ -115,19 +118,16 @@ fn condition(field: &Field, op: Op) -> Option<Parameter> {
             string(),
         ),
         Op::In | Op::Nin => {
-            let mut item = schema::value(field, Carrier::Query);
-            if field.kind.is_textual() {
-                item = item.pattern(Some("^[^,]*$"));
-            }
             let verb = if op == Op::In {
                 "is one of"
             } else {
                 "is none of"
             };
+            let item = (!field.kind.is_textual()).then(|| value_pattern(field));
             comma_list(
                 name,
                 format!("`{}` {verb} these values, comma-separated", field.name),
-                Schema::Object(item.build()),
+                item.as_deref(),
             )
         }
         Op::IsNull => query(
@@ -158,7 +158,7 @@ fn or_group(entity: &Entity) -> Parameter {
                         Op::Like | Op::Ilike => "[^|]*".into(),
                         _ => value.clone(),
                     };
-                    format!(r"{}\.{}={operand}", field.name, op.name())
+                    format!(r"{}\.{}={operand}", regex_escape(&field.name), op.name())
                 })
         })
         .collect();
@@ -180,7 +180,7 @@ fn or_group(entity: &Entity) -> Parameter {
 /// What the text of one value of `field` may be inside `where.or` (unanchored).
 fn value_pattern(field: &Field) -> String {
     const DATE: &str = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
-    const CLOCK: &str = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?";
+    const CLOCK: &str = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]+)?)?";
     match field.kind {
         // Digits short enough to stay in the column's range.
         ColumnKind::SmallInt => "[-+]?[0-9]{1,4}".into(),
@@ -293,4 +293,14 @@ fn cursor() -> Schema {
             .pattern(Some(CURSOR_PATTERN))
             .build(),
     )
+}
+
+/// `text` matching itself in a regular expression.
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = r"\.+*?()|[]{}^$".contains(c);
+            escape.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
