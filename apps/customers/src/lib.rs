@@ -7,7 +7,10 @@ use engine::App;
 use engine::api::ApiContext;
 use engine::error::{ApiError, ErrorCode};
 use engine::model::Access;
+use engine::openapi::{Payload, RouteDoc, component};
 use engine::query::Op;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
@@ -19,9 +22,43 @@ pub fn app() -> App {
         .route(
             Method::GET,
             "/customers/{id}/contact",
-            "a customer with its e-mail, phone and address embedded",
+            RouteDoc::new("a customer with its e-mail, phone and address embedded")
+                .operation_id("getCustomerContact")
+                .path_key("id", "customers")
+                .returns(
+                    200,
+                    "the customer's contact card",
+                    Payload::schema(contact_schema()),
+                )
+                .errors([
+                    ErrorCode::InvalidValue,
+                    ErrorCode::NotFound,
+                    ErrorCode::Unavailable,
+                ]),
             contact_card,
         )
+}
+
+/// A customer row with its `email` object, and its `phone` and `address` objects or null.
+fn contact_schema() -> RefOr<Schema> {
+    let nullable = |name: &str| {
+        OneOfBuilder::new()
+            .item(component(name))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+    };
+    AllOfBuilder::new()
+        .item(component("Customer"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("email", component("Email"))
+                .property("phone", nullable("Phone"))
+                .property("address", nullable("Address"))
+                .required("email")
+                .required("phone")
+                .required("address"),
+        )
+        .into()
 }
 
 async fn contact_card(

@@ -6,7 +6,10 @@ mod summary;
 
 use actix_web::http::Method;
 use engine::App;
+use engine::error::ErrorCode;
 use engine::model::Access;
+use engine::openapi::{Payload, RouteDoc};
+use utoipa::PartialSchema;
 
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
@@ -19,13 +22,36 @@ pub fn app() -> App {
         .route(
             Method::GET,
             "/customers/{id}/summary",
-            "a customer's invoice count and the total of its invoices, in cents",
+            RouteDoc::new("a customer's invoice count and the total of its invoices, in cents")
+                .operation_id("getCustomerSummary")
+                .path_key("id", "customers")
+                .returns(
+                    200,
+                    "the customer's invoice summary",
+                    Payload::schema(summary::Summary::schema()),
+                )
+                .errors([
+                    ErrorCode::InvalidValue,
+                    ErrorCode::NotFound,
+                    ErrorCode::Unavailable,
+                ]),
             summary::customer_summary,
         )
         .route(
             Method::POST,
             "/invoices/{id}/finalize",
-            "stores a draft invoice's total and marks it issued (409 unless it is a draft)",
+            RouteDoc::new(
+                "stores a draft invoice's total and marks it issued (409 unless it is a draft)",
+            )
+            .operation_id("finalizeInvoice")
+            .path_key("id", "invoices")
+            .returns(200, "the finalized invoice", Payload::Row("invoices"))
+            .errors([
+                ErrorCode::InvalidValue,
+                ErrorCode::NotFound,
+                ErrorCode::Conflict,
+                ErrorCode::Unavailable,
+            ]),
             finalize::finalize,
         )
 }

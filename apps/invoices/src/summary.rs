@@ -5,6 +5,7 @@ use engine::api::ApiContext;
 use engine::error::{ApiError, ErrorCode};
 use engine::query::Op;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -12,9 +13,10 @@ struct InvoiceTotal {
     total_cents: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// A customer's invoice count and total.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Summary {
+pub struct Summary {
     customer_id: i64,
     invoice_count: usize,
     total_cents: i64,

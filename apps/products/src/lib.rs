@@ -5,9 +5,12 @@ use actix_web::{HttpResponse, web};
 use engine::App;
 use engine::api::ApiContext;
 use engine::error::ApiError;
+use engine::error::ErrorCode;
 use engine::model::Access;
+use engine::openapi::{Payload, RouteDoc};
 use engine::query::Op;
 use serde::Deserialize;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
@@ -16,7 +19,25 @@ pub fn app() -> App {
         .route(
             Method::GET,
             "/products/low-stock",
-            "products with stock below ?below=N (default 10), lowest first",
+            RouteDoc::new("products with stock below ?below=N (default 10), lowest first")
+                .operation_id("getLowStockProducts")
+                .query(
+                    "below",
+                    false,
+                    "the stock threshold: products with less stock are listed",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .minimum(Some(0))
+                        .maximum(Some(u32::MAX))
+                        .default(Some(10.into())),
+                )
+                .returns(
+                    200,
+                    "the products running low, lowest stock first (at most limits.max_limit)",
+                    Payload::Rows("products"),
+                )
+                .errors([ErrorCode::InvalidValue, ErrorCode::Unavailable]),
             low_stock,
         )
 }

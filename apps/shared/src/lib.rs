@@ -7,8 +7,10 @@ use engine::App;
 use engine::api::ApiContext;
 use engine::error::{ApiError, ErrorCode};
 use engine::model::Access;
+use engine::openapi::{Payload, RouteDoc};
 use engine::query::Op;
 use serde::Deserialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
@@ -19,7 +21,20 @@ pub fn app() -> App {
         .route(
             Method::GET,
             "/emails/lookup",
-            "the e-mail row with exactly this address (?address=...)",
+            RouteDoc::new("the e-mail row with exactly this address (?address=...)")
+                .operation_id("lookupEmail")
+                .query(
+                    "address",
+                    true,
+                    "the e-mail address, compared exactly",
+                    ObjectBuilder::new().schema_type(Type::String),
+                )
+                .returns(200, "the e-mail row", Payload::Row("emails"))
+                .errors([
+                    ErrorCode::InvalidValue,
+                    ErrorCode::NotFound,
+                    ErrorCode::Unavailable,
+                ]),
             lookup_email,
         )
 }

@@ -8,6 +8,7 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, Responder, web};
 
 use crate::model::{Access, TableGrant};
+use crate::openapi::RouteDoc;
 
 /// Builds the actix route of one custom handler.
 type RouteFactory = Arc<dyn Fn() -> actix_web::Route + Send + Sync>;
@@ -27,8 +28,8 @@ pub struct App {
 pub struct CustomRoute {
     pub method: Method,
     pub path: String,
-    /// One line for the start page and the API documents.
-    pub summary: &'static str,
+    /// What the start page and the API documents say about the route.
+    pub doc: RouteDoc,
     factory: RouteFactory,
 }
 
@@ -58,12 +59,13 @@ impl App {
     }
 
     /// Adds a route of the app's own. Paths use actix syntax (`/products/{id}/restock`); custom
-    /// routes take precedence over generated ones on the same path.
+    /// routes take precedence over generated ones on the same path. `doc` describes the route
+    /// for the API documents: a [`RouteDoc`], or just its summary.
     pub fn route<F, Args>(
         mut self,
         method: Method,
         path: &str,
-        summary: &'static str,
+        doc: impl Into<RouteDoc>,
         handler: F,
     ) -> Self
     where
@@ -75,7 +77,7 @@ impl App {
         self.routes.push(CustomRoute {
             method,
             path: path.to_string(),
-            summary,
+            doc: doc.into(),
             factory: Arc::new(move || web::method(route_method.clone()).to(handler.clone())),
         });
         self

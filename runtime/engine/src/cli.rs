@@ -1,4 +1,4 @@
-//! The `runtime` command line: `start`, `migrate apply|status|new`. The binary only hands its
+//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`. The binary only hands its
 //! linked apps to [`main`].
 
 use std::path::PathBuf;
@@ -47,6 +47,12 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         app: Option<String>,
     },
+    /// Prints the OpenAPI document of an app (or the composed one) without starting servers.
+    Openapi {
+        /// The app whose document to print (default: the composed API's).
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+    },
     /// Manages the one migration set.
     Migrate {
         #[command(subcommand)]
@@ -77,6 +83,7 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -97,7 +104,7 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
 async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
-        Command::Migrate { .. } | Command::GraphqlSchema { .. } => None,
+        Command::Migrate { .. } | Command::GraphqlSchema { .. } | Command::Openapi { .. } => None,
     };
     let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
@@ -115,6 +122,11 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             let schema = graphql::schema(api.context.clone(), &config.raw.graphql)?;
             print!("{}", graphql::sdl(&schema));
             prepared.db.close().await;
+            Ok(())
+        }
+        Command::Openapi { app } => {
+            let document = crate::openapi::generate(&config, &apps, app.as_deref()).await?;
+            println!("{}", document.to_pretty_json()?);
             Ok(())
         }
         Command::Migrate { action } => migrate_command(&config, action).await,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod graphql;
 pub mod migrate;
 pub mod model;
+pub mod openapi;
 pub mod query;
 pub mod rest;
 pub mod server;

@@ -206,3 +206,35 @@ async fn start_app_serves_one_app_alone_and_stops_gracefully() {
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful stop exits 0: {status:?}");
 }
+
+#[test]
+fn openapi_prints_a_document_without_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let openapi = |args: &[&str]| {
+        runtime(dir.path(), &db)
+            .env("RUNTIME_MIGRATIONS__APPLY_ON_START", "true")
+            .arg("openapi")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let products = openapi(&["--app", "products"]);
+    assert!(products.status.success(), "{}", text(&products));
+    // Exactly the checked-in document; logs stay on stderr.
+    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps/products/openapi.json");
+    assert_eq!(
+        String::from_utf8_lossy(&products.stdout),
+        std::fs::read_to_string(checked_in).unwrap()
+    );
+    let composed = openapi(&[]);
+    assert!(composed.status.success(), "{}", text(&composed));
+    let document: serde_json::Value = serde_json::from_slice(&composed.stdout).unwrap();
+    assert_eq!(document["info"]["title"], "runtime API");
+    for path in ["/invoices", "/emails/lookup", "/products/low-stock"] {
+        assert!(document["paths"][path].is_object(), "{path}");
+    }
+    let unknown = openapi(&["--app", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown).contains("no such app"), "{}", text(&unknown));
+}

@@ -11,6 +11,7 @@ mod errors;
 mod graphql;
 mod graphql_schema;
 mod migrations;
+mod openapi;
 mod rest_crud;
 mod rest_query;
 mod startup;

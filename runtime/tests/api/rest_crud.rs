@@ -224,3 +224,68 @@ both!(views_are_served_read_only, |app| {
         .await
         .assert_error(405, "METHOD_NOT_ALLOWED", &["read-only"]);
 });
+
+both!(
+    integral_json_numbers_are_accepted_for_integer_fields,
+    |app| {
+        // JSON Schema counts 7.0 as an integer, so clients generated from the document may send it.
+        let reply = app
+            .post(
+                "shared",
+                "/emails",
+                json!({"id": 7.0, "address": "seven@example.com"}),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 201, "{:?}", reply.body);
+        assert_eq!(reply.body, json!({"id": 7, "address": "seven@example.com"}));
+        app.post(
+            "shared",
+            "/emails",
+            json!({"id": 7.5, "address": "half@example.com"}),
+        )
+        .await
+        .assert_error(400, "INVALID_VALUE", &["id"]);
+    }
+);
+
+both!(date_times_are_answered_in_rfc_3339, |app| {
+    // The documents call these `date-time` (RFC 3339); SQLite stores `YYYY-MM-DD HH:MM:SS`.
+    app.post("shared", "/emails", json!({"address": "ada@example.com"}))
+        .await
+        .assert_ok();
+    let created = app
+        .post(
+            "customers",
+            "/customers",
+            json!({"name": "Ada", "emailId": 1, "createdAt": "2024-01-31T12:00:00+02:00"}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{:?}", created.body);
+    let defaulted = app
+        .post(
+            "customers",
+            "/customers",
+            json!({"name": "Bob", "emailId": 1}),
+        )
+        .await;
+    for reply in [&created, &defaulted] {
+        let value = reply.body["createdAt"].as_str().unwrap();
+        let (date, time) = value.split_once('T').expect("a T between date and time");
+        assert_eq!(date.len(), 10, "{value}");
+        assert!(
+            time.ends_with('Z') || time[8..].contains(['+', '-']),
+            "{value} names its offset"
+        );
+    }
+    if app.db.url.starts_with("sqlite") {
+        assert_eq!(created.body["createdAt"], "2024-01-31T10:00:00Z");
+        // Filters and cursors take the answered form back.
+        let found = app
+            .get(
+                "customers",
+                "/customers?where.createdAt.eq=2024-01-31T10:00:00Z&fields=name",
+            )
+            .await;
+        assert_eq!(found.body, json!([{"name": "Ada"}]));
+    }
+});

@@ -284,3 +284,15 @@ both!(bad_queries_are_400s_naming_the_culprit, |app| {
         reply.assert_error(400, code, &[needle]);
     }
 });
+
+both!(multi_byte_text_in_a_date_time_filter_is_a_400, |app| {
+    // The tenth byte of this value falls inside a four-byte character.
+    for path in [
+        "/customers?where.createdAt.in=0%C2%80%C2%80%C2%80%F0%90%80%80",
+        "/customers?where.createdAt.eq=0%C2%80%C2%80%C2%80%F0%90%80%80",
+    ] {
+        app.get("customers", path)
+            .await
+            .assert_error(400, "INVALID_VALUE", &["createdAt"]);
+    }
+});

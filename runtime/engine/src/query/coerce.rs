@@ -86,7 +86,7 @@ pub fn coerce_json(field: &Field, json: &serde_json::Value) -> Result<Value, Api
         (_, J::Null) => Ok(Value::Null),
         (ColumnKind::Json, other) => Ok(Value::Json(other.clone())),
         (ColumnKind::SmallInt | ColumnKind::Integer | ColumnKind::BigInt, J::Number(n)) => {
-            int_in_range(field, n.as_i64().ok_or_else(bad)?)
+            int_in_range(field, json_integer(n).ok_or_else(bad)?)
         }
         (ColumnKind::Float, J::Number(n)) => n.as_f64().map(Value::Float).ok_or_else(bad),
         (ColumnKind::Numeric, J::Number(n)) => Ok(Value::Text(n.to_string())),
@@ -109,6 +109,18 @@ pub fn coerce_json(field: &Field, json: &serde_json::Value) -> Result<Value, Api
         ) => text_like(field, s),
         _ => Err(bad()),
     }
+}
+
+/// A JSON number that is an integer in JSON Schema's sense: `5`, and `5.0` too.
+fn json_integer(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    // Beyond 2^53 a float no longer holds every integer: `-9223372036854775809` parses as a
+    // float equal to i64::MIN, so only floats that are exact integers count.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
 }
 
 fn text_like(field: &Field, raw: &str) -> Result<Value, ApiError> {
@@ -162,10 +174,13 @@ fn is_time(s: &str) -> bool {
 }
 
 fn is_timestamp(s: &str) -> bool {
-    if s.len() < 10 || !is_date(&s[..10]) {
+    // `get` rather than slicing: the tenth byte may fall inside a multi-byte character.
+    let (Some(date), Some(rest)) = (s.get(..10), s.get(10..)) else {
+        return false;
+    };
+    if !is_date(date) {
         return false;
     }
-    let rest = &s[10..];
     if rest.is_empty() {
         return true;
     }
@@ -211,9 +226,22 @@ mod tests {
         assert!(is_timestamp("2024-01-31"));
         assert!(!is_timestamp("yesterday"));
         assert!(!is_timestamp("2024-01-31T25:00:00"));
+        assert!(!is_timestamp("0\u{80}\u{80}\u{80}\u{10000}"));
         assert!(is_uuid("123e4567-e89b-12d3-a456-426614174000"));
         assert!(!is_uuid("123e4567"));
         assert!(is_decimal("-12.50"));
         assert!(!is_decimal("1e5"));
+    }
+
+    #[test]
+    fn integral_json_numbers_are_integers() {
+        let number = |text: &str| serde_json::from_str::<serde_json::Number>(text).unwrap();
+        assert_eq!(json_integer(&number("5")), Some(5));
+        assert_eq!(json_integer(&number("5.0")), Some(5));
+        assert_eq!(json_integer(&number("-1388457.0")), Some(-1388457));
+        assert_eq!(json_integer(&number("5.5")), None);
+        assert_eq!(json_integer(&number("1e300")), None);
+        assert_eq!(json_integer(&number("-9223372036854775809")), None);
+        assert_eq!(json_integer(&number("9223372036854775808")), None);
     }
 }

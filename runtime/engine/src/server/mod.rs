@@ -24,6 +24,7 @@ use crate::config::CheckedConfig;
 use crate::db::Database;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
+use crate::openapi::{self, Documentation};
 use crate::{graphql, rest};
 
 /// One listener's API, ready for actix: its context, the custom routes of the apps behind it,
@@ -36,6 +37,7 @@ struct ServedApi {
     graphql: async_graphql::dynamic::Schema,
     documents: graphql::DocumentCache,
     start_page: Arc<str>,
+    documentation: Arc<Documentation>,
 }
 
 /// A listener that is bound and serving.
@@ -95,6 +97,7 @@ impl Runtime {
                     .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?,
                 documents: graphql::DocumentCache::default(),
                 start_page: start_page::render(&model, &owners).into(),
+                documentation: documentation(&model, &owners, config)?,
                 custom: api
                     .custom
                     .iter()
@@ -165,6 +168,15 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+fn documentation(
+    model: &AppModel,
+    apps: &[&App],
+    config: &CheckedConfig,
+) -> anyhow::Result<Arc<Documentation>> {
+    let document = openapi::document(model, apps, config.limits())?;
+    Ok(Arc::new(Documentation::new(&document)?))
 }
 
 fn tables(model: &AppModel) -> Vec<String> {
@@ -239,6 +251,7 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
             async move { start_page::response(&page) }
         }),
     );
+    openapi::serve::configure(cfg, &served.documentation);
     for (context, app) in &served.custom {
         let mut paths: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).collect();
         paths.dedup();
@@ -260,7 +273,7 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
     rest::configure(cfg, &served.context.model().clone());
 }
 
-fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
+pub(crate) fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
     let error = ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!(

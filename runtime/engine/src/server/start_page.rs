@@ -20,6 +20,11 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
          </head><body><h1>{title}</h1>\
          <p><a href=\"/graphiql\">GraphiQL</a>: GraphQL at <code>/graphql</code></p>"
     );
+    html.push_str(
+        "<p>API documentation: <a href=\"/documentation\">Swagger UI</a> · \
+         <a href=\"/documentation/json\">OpenAPI JSON</a> · \
+         <a href=\"/documentation/yaml\">OpenAPI YAML</a></p>",
+    );
     html.push_str("<h2>Tables</h2><table><tr><th>path</th><th>table</th><th>access</th><th>relations</th></tr>");
     for entity in &model.entities {
         let relations: Vec<String> = entity
@@ -54,7 +59,7 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
                     "<tr><td><code>{} {}</code></td><td>{}</td><td>{}</td></tr>",
                     route.method,
                     escape(&route.path),
-                    escape(route.summary),
+                    escape(route.doc.summary()),
                     app.name
                 )
             })

@@ -1,0 +1,105 @@
+//! Serving a listener's document: `/documentation/json` and `/documentation/yaml`, and Swagger UI
+//! at `/documentation`. The Swagger UI assets are compiled into the binary (utoipa-swagger-ui's
+//! `vendored` feature), so the page works with no internet access.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context as _;
+use utoipa::openapi::OpenApi;
+use utoipa_swagger_ui::Config;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::server::method_not_allowed;
+
+/// Where the UI lives; the documents are below it.
+pub const UI_PATH: &str = "/documentation";
+pub const JSON_PATH: &str = "/documentation/json";
+pub const YAML_PATH: &str = "/documentation/yaml";
+
+/// A listener's document, rendered once at start.
+pub struct Documentation {
+    json: String,
+    yaml: String,
+    ui: Arc<Config<'static>>,
+}
+
+impl Documentation {
+    pub fn new(document: &OpenApi) -> anyhow::Result<Self> {
+        Ok(Self {
+            json: document
+                .to_pretty_json()
+                .context("rendering the OpenAPI document as JSON")?,
+            yaml: document
+                .to_yaml()
+                .context("rendering the OpenAPI document as YAML")?,
+            ui: Arc::new(Config::new([JSON_PATH])),
+        })
+    }
+}
+
+/// Mounts the documents and Swagger UI. Other methods on these paths answer 405.
+pub fn configure(cfg: &mut web::ServiceConfig, docs: &Arc<Documentation>) {
+    let only_get = || web::to(|req: HttpRequest| async move { method_not_allowed(&req, "GET") });
+    let json = docs.clone();
+    cfg.service(
+        web::resource(JSON_PATH)
+            .route(web::get().to(move || {
+                let body = json.json.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header((header::CONTENT_TYPE, "application/json"))
+                        .body(body)
+                }
+            }))
+            .default_service(only_get()),
+    );
+    let yaml = docs.clone();
+    cfg.service(
+        web::resource(YAML_PATH)
+            .route(web::get().to(move || {
+                let body = yaml.yaml.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header((header::CONTENT_TYPE, "application/yaml"))
+                        .body(body)
+                }
+            }))
+            .default_service(only_get()),
+    );
+    // Swagger UI's page loads its assets relative to itself, so it lives at `/documentation/`.
+    cfg.service(
+        web::resource(UI_PATH)
+            .route(web::get().to(|| async {
+                HttpResponse::MovedPermanently()
+                    .insert_header((header::LOCATION, format!("{UI_PATH}/")))
+                    .finish()
+            }))
+            .default_service(only_get()),
+    );
+    let ui = docs.ui.clone();
+    cfg.service(
+        web::resource(format!("{UI_PATH}/{{asset:.*}}"))
+            .route(web::get().to(move |req: HttpRequest| {
+                let ui = ui.clone();
+                async move { asset(&req, ui) }
+            }))
+            .default_service(only_get()),
+    );
+}
+
+/// One Swagger UI file; `/documentation/` is its page.
+fn asset(req: &HttpRequest, ui: Arc<Config<'static>>) -> HttpResponse {
+    let name = req.match_info().get("asset").unwrap_or_default();
+    match utoipa_swagger_ui::serve(name, ui) {
+        Ok(Some(file)) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, file.content_type))
+            .body(file.bytes.into_owned()),
+        Ok(None) => actix_web::ResponseError::error_response(&ApiError::new(
+            ErrorCode::NotFound,
+            format!("no documentation asset {}", req.path()),
+        )),
+        Err(error) => actix_web::ResponseError::error_response(&ApiError::internal(error.as_ref())),
+    }
+}
