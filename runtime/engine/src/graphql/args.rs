@@ -119,6 +119,12 @@ fn conditions(entity: &Entity, name: &str, ops: &Gql) -> Result<Vec<Filter>, Api
                 format!("unknown operator `{op_name}` on `{name}`"),
             )
         })?;
+        if !op.applies_to(entity.fields[field].kind) {
+            return Err(ApiError::new(
+                ErrorCode::UnknownOperator,
+                format!("operator `{op_name}` does not apply to `{name}`"),
+            ));
+        }
         let operand = match (op, operand) {
             (Op::IsNull, Gql::Boolean(flag)) => Operand::Flag(*flag),
             (Op::In | Op::Nin, Gql::List(items)) => Operand::Many(

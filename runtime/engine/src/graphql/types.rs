@@ -245,6 +245,10 @@ fn row_input(entity: &Entity) -> InputObject {
 fn filter_input(scalar: &str) -> InputObject {
     let mut input = InputObject::new(names::filter_type(scalar))
         .description(format!("Conditions on a {scalar} field"));
+    if scalar == "JSON" {
+        // JSON values cannot be compared by the databases, only tested for null.
+        return input.field(InputValue::new("isNull", TypeRef::named(TypeRef::BOOLEAN)));
+    }
     for op in ["eq", "neq", "gt", "gte", "lt", "lte"] {
         input = input.field(InputValue::new(op, TypeRef::named(scalar)));
     }

@@ -100,7 +100,7 @@ fn condition(field: &Field, op: Op) -> Option<Parameter> {
         Op::Gte => query(name, format!("`{}` is at least", field.name), value()),
         Op::Lt => query(name, format!("`{}` is less than", field.name), value()),
         Op::Lte => query(name, format!("`{}` is at most", field.name), value()),
-        Op::Like | Op::Ilike if !field.kind.is_textual() => return None,
+        _ if !op.applies_to(field.kind) => return None,
         Op::Like => query(
             name,
             format!(
@@ -149,7 +149,7 @@ fn or_group(entity: &Entity) -> Parameter {
             let value = value_pattern(field);
             Op::ALL
                 .into_iter()
-                .filter(|op| field.kind.is_textual() || !matches!(op, Op::Like | Op::Ilike))
+                .filter(|op| op.applies_to(field.kind))
                 .map(move |op| {
                     let operand = match op {
                         Op::IsNull => "(true|false)".to_string(),

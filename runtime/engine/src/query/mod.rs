@@ -11,6 +11,8 @@ pub use coerce::{coerce_json, coerce_text};
 pub use input::{RowUse, row_values};
 pub use value::Value;
 
+use crate::catalog::ColumnKind;
+
 /// Comparison operators of `where` filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -60,6 +62,17 @@ impl Op {
 
     pub fn parse(name: &str) -> Option<Op> {
         Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// Whether the operator applies to a column kind: `like`/`ilike` need text, and JSON and
+    /// binary values can only be tested for null (the databases cannot compare them).
+    pub fn applies_to(self, kind: ColumnKind) -> bool {
+        match (self, kind) {
+            (Op::IsNull, _) => true,
+            (_, ColumnKind::Json | ColumnKind::Bytes) => false,
+            (Op::Like | Op::Ilike, kind) => kind.is_textual(),
+            _ => true,
+        }
     }
 }
 
@@ -206,4 +219,19 @@ pub enum Operation {
         filter: Filter,
         returning: Vec<usize>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_apply_only_where_the_database_can_compare() {
+        assert!(Op::Like.applies_to(ColumnKind::Text));
+        assert!(!Op::Like.applies_to(ColumnKind::Integer));
+        assert!(!Op::Eq.applies_to(ColumnKind::Json));
+        assert!(!Op::In.applies_to(ColumnKind::Bytes));
+        assert!(Op::IsNull.applies_to(ColumnKind::Json));
+        assert!(Op::Gt.applies_to(ColumnKind::TimestampTz));
+    }
 }

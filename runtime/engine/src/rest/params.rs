@@ -227,6 +227,12 @@ fn condition(entity: &Entity, path: &str, raw: &str) -> Result<Condition, ApiErr
         )
     })?;
     let definition = &entity.fields[field];
+    if !op.applies_to(definition.kind) {
+        return Err(ApiError::new(
+            ErrorCode::UnknownOperator,
+            format!("operator `{op_name}` does not apply to field `{name}`"),
+        ));
+    }
     let operand = match op {
         Op::IsNull => Operand::Flag(boolean(&format!("where.{path}"), raw)?),
         Op::In | Op::Nin => Operand::Many(
@@ -234,12 +240,6 @@ fn condition(entity: &Entity, path: &str, raw: &str) -> Result<Condition, ApiErr
                 .map(|item| coerce_text(definition, item))
                 .collect::<Result<_, _>>()?,
         ),
-        Op::Like | Op::Ilike if !definition.kind.is_textual() => {
-            return Err(ApiError::new(
-                ErrorCode::UnknownOperator,
-                format!("operator `{op_name}` needs a text field; `{name}` is not text"),
-            ));
-        }
         Op::Like | Op::Ilike => Operand::One(crate::query::Value::Text(raw.to_string())),
         _ => Operand::One(coerce_text(definition, raw)?),
     };
