@@ -11,7 +11,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_swagger_ui::Config;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::server::method_not_allowed;
+use crate::rest::method_not_allowed;
 
 /// Where the UI lives; the documents are below it.
 pub const UI_PATH: &str = "/documentation";

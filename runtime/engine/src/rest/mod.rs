@@ -114,19 +114,30 @@ pub async fn no_route(req: HttpRequest) -> HttpResponse {
 fn not_allowed(allowed: &'static str, writable: bool, plural: &str) -> actix_web::Route {
     let plural = plural.to_string();
     web::to(move |req: HttpRequest| {
-        let message = if writable || req.method() == Method::GET {
-            format!(
-                "method {} is not allowed on {} (allowed: {allowed})",
-                req.method(),
-                req.path()
-            )
+        let response = if writable || req.method() == Method::GET {
+            method_not_allowed(&req, allowed)
         } else {
-            format!("`{plural}` is read-only in this API: only GET is allowed")
+            let message = format!("`{plural}` is read-only in this API: only GET is allowed");
+            let error = ApiError::new(ErrorCode::MethodNotAllowed, message);
+            HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, allowed))
+                .json(error.body())
         };
-        let error = ApiError::new(ErrorCode::MethodNotAllowed, message);
-        let response = HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, allowed))
-            .json(error.body());
         async move { response }
     })
+}
+
+/// A 405 in the product's error format, naming the methods the path offers in `Allow`.
+pub(crate) fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "method {} is not allowed on {} (allowed: {allowed})",
+            req.method(),
+            req.path()
+        ),
+    );
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.to_string()))
+        .json(error.body())
 }

@@ -11,8 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use anyhow::Context as _;
 
 pub use compose::RouteConflict;
@@ -265,24 +264,10 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
             let allowed = allowed.join(", ");
             cfg.service(resource.default_service(web::to(move |req: HttpRequest| {
                 let allowed = allowed.clone();
-                async move { method_not_allowed(&req, &allowed) }
+                async move { rest::method_not_allowed(&req, &allowed) }
             })));
         }
     }
     graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
-    rest::configure(cfg, &served.context.model().clone());
-}
-
-pub(crate) fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
-    let error = ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        format!(
-            "method {} is not allowed on {} (allowed: {allowed})",
-            req.method(),
-            req.path()
-        ),
-    );
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allowed.to_string()))
-        .json(error.body())
+    rest::configure(cfg, served.context.model());
 }
