@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use table_query::TableQuery;
 
 use crate::config::LimitsConfig;
-use crate::db::{Database, JsonRow, Transaction, db_error};
+use crate::db::{Database, DbError, JsonRow, Transaction, db_error};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
 use crate::query::Operation;
@@ -85,7 +85,7 @@ impl ApiContext {
 
     /// Maps a database error; a foreign-key violation the database did not attribute (SQLite
     /// names no column) is attributed to the foreign-key fields the write set.
-    fn explain(&self, error: sqlx::Error, operation: &Operation) -> ApiError {
+    fn explain(&self, error: DbError, operation: &Operation) -> ApiError {
         let mut api_error = db_error(error, self.model.as_ref());
         if api_error.code == ErrorCode::ForeignKeyViolation
             && !api_error.message.contains(" (")

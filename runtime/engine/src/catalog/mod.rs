@@ -118,7 +118,12 @@ impl Catalog {
     /// Reads the live schema.
     pub async fn introspect(db: &Database) -> Result<Self, CatalogError> {
         let mut tables = match db {
-            Database::Sqlite(pools) => sqlite::introspect(&pools.read).await?,
+            Database::Sqlite(lite) => {
+                let mut conn = lite.connect().await?;
+                let tables = sqlite::introspect(&mut conn).await?;
+                sqlx::Connection::close(conn).await?;
+                tables
+            }
             Database::Postgres(pool) => postgres::introspect(pool).await?,
         };
         tables.retain(|table| table.name != HISTORY_TABLE);

@@ -1,26 +1,26 @@
 //! SQLite introspection through the `pragma_*` table-valued functions.
 
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
 use super::{Column, ColumnKind, ForeignKey, Generated, Table, TableKind, UniqueConstraint};
 
 /// (table, column, declared type, not null, default, primary-key position, hidden).
 type ColumnRow = (String, String, String, bool, Option<String>, i64, i64);
 
-pub(super) async fn introspect(pool: &SqlitePool) -> Result<Vec<Table>, sqlx::Error> {
+pub(super) async fn introspect(conn: &mut SqliteConnection) -> Result<Vec<Table>, sqlx::Error> {
     let objects: Vec<(String, String)> = sqlx::query_as(include_str!("sql/sqlite_objects.sql"))
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let columns: Vec<ColumnRow> = sqlx::query_as(include_str!("sql/sqlite_columns.sql"))
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     let foreign_keys: Vec<(String, i64, String, String, Option<String>)> =
         sqlx::query_as(include_str!("sql/sqlite_foreign_keys.sql"))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
     let uniques: Vec<(String, String, String)> =
         sqlx::query_as(include_str!("sql/sqlite_unique.sql"))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
 
     let mut tables = Vec::with_capacity(objects.len());

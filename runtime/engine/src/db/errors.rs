@@ -16,65 +16,138 @@ pub trait ConstraintNames {
     fn column_field(&self, table: &str, column: &str) -> Option<String>;
 }
 
+/// A failed statement, from either driver.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// No connection (or, on SQLite, the writer) became free within the acquire timeout.
+    #[error("timed out waiting for a database connection")]
+    Busy,
+}
+
+/// The constraint violations and data errors a client can cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Violation {
+    Unique,
+    ForeignKey,
+    NotNull,
+    Check,
+    InvalidValue,
+}
+
 /// Maps a database error to the client error it stands for.
-pub fn db_error(error: sqlx::Error, names: &dyn ConstraintNames) -> ApiError {
-    match &error {
-        sqlx::Error::PoolTimedOut => {
+pub fn db_error(error: DbError, names: &dyn ConstraintNames) -> ApiError {
+    let explained = match &error {
+        DbError::Busy | DbError::Sqlx(sqlx::Error::PoolTimedOut) => {
             return ApiError::new(
                 ErrorCode::Unavailable,
                 "the database is busy; no connection became free in time, retry later",
             );
         }
-        sqlx::Error::Database(db) => {
-            let constraint = db.constraint().map(str::to_owned);
-            let message = db.message().to_owned();
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let constraint = constraint.or_else(|| sqlite_constraint(&message));
-            let fields = constraint
-                .as_deref()
-                .and_then(|c| names.constraint_fields(c))
-                .or_else(|| sqlite_fields(&message, names))
-                .or_else(|| postgres_column(db.as_ref(), names));
-            let described = describe(constraint.as_deref(), fields.as_deref());
-            match db.kind() {
-                ErrorKind::UniqueViolation => {
-                    return ApiError::new(
-                        ErrorCode::UniqueViolation,
-                        format!(
-                            "unique constraint violated{described}: a row with the same value already exists"
-                        ),
-                    );
-                }
-                ErrorKind::ForeignKeyViolation => {
-                    return ApiError::new(
-                        ErrorCode::ForeignKeyViolation,
-                        format!(
-                            "foreign key constraint violated{described}: the referenced row does not exist, or other rows still reference this one"
-                        ),
-                    );
-                }
-                ErrorKind::NotNullViolation => {
-                    return ApiError::new(
-                        ErrorCode::NotNullViolation,
-                        format!("not-null constraint violated{described}: a value is required"),
-                    );
-                }
-                ErrorKind::CheckViolation => {
-                    return ApiError::new(
-                        ErrorCode::CheckViolation,
-                        format!("check constraint violated{described}: the value is not allowed"),
-                    );
-                }
-                _ => {}
+        DbError::Sqlx(sqlx::Error::Database(db)) => postgres_violation(db.as_ref(), names),
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) => {
+            if failure.code == rusqlite::ErrorCode::DatabaseBusy {
+                return ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the database is locked by another process; retry later",
+                );
             }
-            // PostgreSQL class 22: data exceptions (bad text for a type, out of range, ...).
-            if code.starts_with("22") {
-                return ApiError::new(ErrorCode::InvalidValue, format!("invalid value: {message}"));
-            }
+            sqlite_violation(
+                failure.extended_code,
+                message.as_deref().unwrap_or(""),
+                names,
+            )
         }
-        _ => {}
+        _ => None,
+    };
+    match explained {
+        Some((violation, described)) => violation_error(violation, &described),
+        None => ApiError::internal(&error),
     }
-    ApiError::internal(&error)
+}
+
+fn violation_error(violation: Violation, described: &str) -> ApiError {
+    match violation {
+        Violation::Unique => ApiError::new(
+            ErrorCode::UniqueViolation,
+            format!(
+                "unique constraint violated{described}: a row with the same value already exists"
+            ),
+        ),
+        Violation::ForeignKey => ApiError::new(
+            ErrorCode::ForeignKeyViolation,
+            format!(
+                "foreign key constraint violated{described}: the referenced row does not exist, or other rows still reference this one"
+            ),
+        ),
+        Violation::NotNull => ApiError::new(
+            ErrorCode::NotNullViolation,
+            format!("not-null constraint violated{described}: a value is required"),
+        ),
+        Violation::Check => ApiError::new(
+            ErrorCode::CheckViolation,
+            format!("check constraint violated{described}: the value is not allowed"),
+        ),
+        Violation::InvalidValue => ApiError::new(
+            ErrorCode::InvalidValue,
+            format!("invalid value: {described}"),
+        ),
+    }
+}
+
+/// A PostgreSQL error by kind, constraint and column; class 22 (data exceptions: bad text for
+/// a type, out of range, ...) is an invalid value.
+fn postgres_violation(
+    db: &(dyn sqlx::error::DatabaseError + 'static),
+    names: &dyn ConstraintNames,
+) -> Option<(Violation, String)> {
+    let violation = match db.kind() {
+        ErrorKind::UniqueViolation => Violation::Unique,
+        ErrorKind::ForeignKeyViolation => Violation::ForeignKey,
+        ErrorKind::NotNullViolation => Violation::NotNull,
+        ErrorKind::CheckViolation => Violation::Check,
+        _ if db.code().is_some_and(|c| c.starts_with("22")) => {
+            return Some((Violation::InvalidValue, db.message().to_owned()));
+        }
+        _ => return None,
+    };
+    let constraint = db.constraint();
+    let fields = constraint
+        .and_then(|c| names.constraint_fields(c))
+        .or_else(|| postgres_column(db, names));
+    Some((violation, describe(constraint, fields.as_deref())))
+}
+
+/// A SQLite error by extended result code; SQLite names the columns, or a CHECK constraint, in
+/// its message.
+fn sqlite_violation(
+    extended_code: std::ffi::c_int,
+    message: &str,
+    names: &dyn ConstraintNames,
+) -> Option<(Violation, String)> {
+    use rusqlite::ffi;
+    let violation = match extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Violation::Unique,
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Violation::ForeignKey,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => Violation::NotNull,
+        ffi::SQLITE_CONSTRAINT_CHECK => Violation::Check,
+        ffi::SQLITE_MISMATCH | ffi::SQLITE_TOOBIG => {
+            return Some((Violation::InvalidValue, message.to_owned()));
+        }
+        _ => return None,
+    };
+    let constraint = sqlite_constraint(message);
+    let fields = constraint
+        .as_deref()
+        .and_then(|c| names.constraint_fields(c))
+        .or_else(|| sqlite_fields(message, names));
+    Some((
+        violation,
+        describe(constraint.as_deref(), fields.as_deref()),
+    ))
 }
 
 fn describe(constraint: Option<&str>, fields: Option<&[String]>) -> String {

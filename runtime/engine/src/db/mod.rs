@@ -4,17 +4,18 @@
 //! serialisation and the server passes the text through.
 
 mod errors;
+mod sqlite;
 
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Sqlite, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AssertSqlSafe, ConnectOptions, PgPool, Postgres, SqliteConnection};
 
-pub use errors::{ConstraintNames, db_error};
+pub use errors::{ConstraintNames, DbError, db_error};
+pub use sqlite::{SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
 use crate::query::Value;
@@ -26,20 +27,26 @@ pub enum Dialect {
     Postgres,
 }
 
-/// The shared pool.
+/// The shared database.
 #[derive(Debug, Clone)]
 pub enum Database {
-    Sqlite(SqlitePools),
+    Sqlite(SqliteDb),
     Postgres(PgPool),
 }
 
-/// SQLite in WAL mode: readers run in parallel on their own pool and never wait for the
-/// writer; every write goes through the one writer connection, so writers queue in the pool
-/// instead of spinning on SQLite's busy lock.
+/// A SQLite database file in WAL mode: the request path runs on [`SqliteStore`]; migrations and
+/// the catalog, once at start, open their own sqlx connection.
 #[derive(Debug, Clone)]
-pub struct SqlitePools {
-    pub read: SqlitePool,
-    pub write: SqlitePool,
+pub struct SqliteDb {
+    options: Arc<SqliteConnectOptions>,
+    store: Arc<SqliteStore>,
+}
+
+impl SqliteDb {
+    /// A connection of its own, for migrations and introspection.
+    pub async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
+        self.options.connect().await
+    }
 }
 
 /// One parameterised statement: SQL text built from catalog identifiers, and bound values.
@@ -66,6 +73,11 @@ pub enum ConnectError {
     },
     #[error("could not connect to {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
+    #[error("could not open {url}: {source}")]
+    Open {
+        url: String,
+        source: rusqlite::Error,
+    },
 }
 
 impl Database {
@@ -85,11 +97,10 @@ impl Database {
                 .map_err(connect_error)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
-                .pragma("case_sensitive_like", "ON");
-            if let Some(dir) = Path::new(options.get_filename()).parent()
+                .busy_timeout(Duration::from_secs(5));
+            let path = options.get_filename();
+            if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
@@ -97,23 +108,14 @@ impl Database {
                     source,
                 })?;
             }
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(acquire)
-                .connect_with(options.clone())
-                .await
-                .map_err(connect_error)?;
-            // More readers than twice the cores only add threads and page caches.
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-            let read = SqlitePoolOptions::new()
-                .max_connections(config.max_connections.min(2 * cores))
-                .test_before_acquire(false)
-                .acquire_timeout(acquire)
-                .connect_with(options.read_only(true))
-                .await
-                .map_err(connect_error)?;
-            Ok(Self::Sqlite(SqlitePools { read, write }))
+            let store = SqliteStore::open(path, acquire).map_err(|source| ConnectError::Open {
+                url: redacted.clone(),
+                source,
+            })?;
+            Ok(Self::Sqlite(SqliteDb {
+                options: Arc::new(options),
+                store: Arc::new(store),
+            }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
             let pool = PgPoolOptions::new()
@@ -138,34 +140,28 @@ impl Database {
 
     /// Runs a statement and answers its JSON (first column) and optional count (second column);
     /// `None` when it answers no row or NULL. Per-row statements answer a JSON array.
-    pub async fn fetch_json(&self, statement: &Statement) -> Result<Option<JsonRow>, sqlx::Error> {
-        match self {
-            Self::Sqlite(pools) if statement.per_row => {
-                fetch_sqlite_rows(&pools.write, statement).await
+    pub async fn fetch_json(&self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
+        Ok(match self {
+            Self::Sqlite(lite) if statement.writes || statement.per_row => {
+                lite.store.write(statement).await?
             }
-            Self::Sqlite(pools) if statement.writes => fetch_sqlite(&pools.write, statement).await,
-            Self::Sqlite(pools) => fetch_sqlite(&pools.read, statement).await,
-            Self::Postgres(pool) => fetch_postgres(pool, statement).await,
-        }
+            Self::Sqlite(lite) => lite.store.read(statement)?,
+            Self::Postgres(pool) => fetch_postgres(pool, statement).await?,
+        })
     }
 
     /// Starts a transaction for a unit of work that must commit or roll back whole. On SQLite it
     /// takes the write lock at once, so the transaction never fails half-way on a lock upgrade.
-    pub async fn begin(&self) -> Result<Transaction, sqlx::Error> {
+    pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(match self {
-            Self::Sqlite(pools) => {
-                Transaction::Sqlite(pools.write.begin_with("BEGIN IMMEDIATE").await?)
-            }
+            Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
             Self::Postgres(pool) => Transaction::Postgres(pool.begin().await?),
         })
     }
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pools) => {
-                pools.read.close().await;
-                pools.write.close().await;
-            }
+            Self::Sqlite(lite) => lite.store.close(),
             Self::Postgres(pool) => pool.close().await,
         }
     }
@@ -181,107 +177,65 @@ pub struct JsonRow {
 /// An open transaction; dropped without [`Transaction::commit`], it rolls back.
 #[derive(Debug)]
 pub enum Transaction {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(SqliteTransaction),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Transaction {
-    pub async fn fetch_json(
-        &mut self,
-        statement: &Statement,
-    ) -> Result<Option<JsonRow>, sqlx::Error> {
-        match self {
-            Self::Sqlite(tx) if statement.per_row => fetch_sqlite_rows(&mut **tx, statement).await,
-            Self::Sqlite(tx) => fetch_sqlite(&mut **tx, statement).await,
-            Self::Postgres(tx) => fetch_postgres(&mut **tx, statement).await,
-        }
+    pub async fn fetch_json(&mut self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
+        Ok(match self {
+            Self::Sqlite(tx) => tx.fetch(statement)?,
+            Self::Postgres(tx) => fetch_postgres(&mut **tx, statement).await?,
+        })
     }
 
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(self) -> Result<(), DbError> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await,
-            Self::Postgres(tx) => tx.commit().await,
+            Self::Sqlite(tx) => Ok(tx.commit()?),
+            Self::Postgres(tx) => Ok(tx.commit().await?),
         }
     }
 }
 
-macro_rules! binder {
-    ($name:ident, $db:ty, $query:ident $(, $out:ident)?) => {
-        fn $name<'q $(, $out)?>(
-            mut query: sqlx::query::$query<'q, $db, $($out,)? <$db as sqlx::Database>::Arguments>,
-            params: &[Value],
-        ) -> sqlx::query::$query<'q, $db, $($out,)? <$db as sqlx::Database>::Arguments> {
-            for param in params {
-                query = match param {
-                    Value::Null => query.bind(None::<String>),
-                    Value::Bool(v) => query.bind(*v),
-                    Value::Int(v) => query.bind(*v),
-                    Value::Float(v) => query.bind(*v),
-                    Value::Text(v) => query.bind(v.clone()),
-                    Value::Json(v) => query.bind(v.to_string()),
-                };
-            }
-            query
-        }
-    };
+fn bind_postgres<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    params: &[Value],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for param in params {
+        query = match param {
+            Value::Null => query.bind(None::<String>),
+            Value::Bool(v) => query.bind(*v),
+            Value::Int(v) => query.bind(*v),
+            Value::Float(v) => query.bind(*v),
+            Value::Text(v) => query.bind(v.clone()),
+            Value::Json(v) => query.bind(v.to_string()),
+        };
+    }
+    query
 }
 
-binder!(bind_sqlite, Sqlite, Query);
-binder!(bind_postgres, Postgres, Query);
-binder!(bind_sqlite_scalar, Sqlite, QueryScalar, O);
-
-macro_rules! fetcher {
-    ($name:ident, $db:ident, $bind:ident) => {
-        async fn $name<'e, E>(
-            executor: E,
-            statement: &Statement,
-        ) -> Result<Option<JsonRow>, sqlx::Error>
-        where
-            E: sqlx::Executor<'e, Database = $db>,
-        {
-            use sqlx::Row;
-            let query = sqlx::query(AssertSqlSafe(statement.sql.clone()));
-            let Some(row) = $bind(query, &statement.params)
-                .fetch_optional(executor)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let Some(json) = row.try_get::<Option<String>, _>(0)? else {
-                return Ok(None);
-            };
-            let count = if row.len() > 1 {
-                row.try_get::<Option<i64>, _>(1)?
-            } else {
-                None
-            };
-            Ok(Some(JsonRow { json, count }))
-        }
-    };
-}
-
-fetcher!(fetch_sqlite, Sqlite, bind_sqlite);
-fetcher!(fetch_postgres, Postgres, bind_postgres);
-
-async fn fetch_sqlite_rows<'e, E>(
+async fn fetch_postgres<'e, E>(
     executor: E,
     statement: &Statement,
 ) -> Result<Option<JsonRow>, sqlx::Error>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    E: sqlx::Executor<'e, Database = Postgres>,
 {
-    let query = sqlx::query_scalar::<_, String>(AssertSqlSafe(statement.sql.clone()));
-    let rows = bind_sqlite_scalar(query, &statement.params)
-        .fetch_all(executor)
-        .await?;
-    let mut json = String::with_capacity(2 + rows.iter().map(|r| r.len() + 1).sum::<usize>());
-    json.push('[');
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        json.push_str(row);
-    }
-    json.push(']');
-    Ok(Some(JsonRow { json, count: None }))
+    use sqlx::Row;
+    let query = sqlx::query(AssertSqlSafe(statement.sql.clone()));
+    let Some(row) = bind_postgres(query, &statement.params)
+        .fetch_optional(executor)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(json) = row.try_get::<Option<String>, _>(0)? else {
+        return Ok(None);
+    };
+    let count = if row.len() > 1 {
+        row.try_get::<Option<i64>, _>(1)?
+    } else {
+        None
+    };
+    Ok(Some(JsonRow { json, count }))
 }

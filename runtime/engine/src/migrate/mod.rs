@@ -204,9 +204,7 @@ async fn history_exists(conn: &mut MigrationConnection) -> Result<bool, sqlx::Er
 
 async fn connect(db: &Database) -> Result<MigrationConnection, sqlx::Error> {
     Ok(match db {
-        Database::Sqlite(pools) => {
-            MigrationConnection::Sqlite(pools.write.connect_options().connect().await?)
-        }
+        Database::Sqlite(lite) => MigrationConnection::Sqlite(lite.connect().await?),
         Database::Postgres(pool) => {
             MigrationConnection::Postgres(pool.connect_options().connect().await?)
         }
