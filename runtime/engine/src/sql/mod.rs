@@ -228,8 +228,12 @@ impl<'m> Builder<'m> {
                 let cast = if top_level { "::text" } else { "" };
                 format!("SELECT coalesce(json_agg(s.j), '[]'){cast} FROM ({rows}) s")
             }
+            // The row objects are joined as text: `json_group_array` would parse each again.
+            Dialect::Sqlite if top_level => {
+                format!("SELECT '[' || coalesce(group_concat(s.j, ','), '') || ']' FROM ({rows}) s")
+            }
             Dialect::Sqlite => {
-                format!("SELECT coalesce(json_group_array(json(s.j)), '[]') FROM ({rows}) s")
+                format!("SELECT json('[' || coalesce(group_concat(s.j, ','), '') || ']') FROM ({rows}) s")
             }
         }
     }
