@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, PgPool, Postgres, SqliteConnection};
 
 pub use errors::{ConstraintNames, DbError, db_error};
-pub use sqlite::{SqliteStore, SqliteTransaction};
+pub use sqlite::{DATETIME_FUNCTION, SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
 use crate::query::Value;

@@ -2,7 +2,7 @@
 
 use super::{Builder, ident};
 use crate::catalog::ColumnKind;
-use crate::db::Dialect;
+use crate::db::{DATETIME_FUNCTION, Dialect};
 use crate::model::{Entity, RelationKind};
 use crate::query::RelationSelect;
 
@@ -53,13 +53,14 @@ impl Builder<'_> {
 
     /// How a column's value enters a JSON object. SQLite stores booleans as 0/1, JSON as text and
     /// date-times as UTC text `YYYY-MM-DD HH:MM:SS`, so those are converted (date-times to
-    /// RFC 3339, `2024-01-31T12:00:00Z`, the `date-time` of the API documents; text that is no
-    /// date-time passes unchanged); everything else is rendered natively.
+    /// RFC 3339, `2024-01-31T12:00:00Z`, the `date-time` of the API documents: the canonical form
+    /// by the runtime's own function, other forms by `strftime`; text that is no date-time passes
+    /// unchanged); everything else is rendered natively.
     fn scalar(&self, kind: ColumnKind, column: &str) -> String {
         match (self.dialect, kind) {
-            (Dialect::Sqlite, ColumnKind::Timestamp | ColumnKind::TimestampTz) => {
-                format!("coalesce(strftime('%Y-%m-%dT%H:%M:%SZ', {column}), {column})")
-            }
+            (Dialect::Sqlite, ColumnKind::Timestamp | ColumnKind::TimestampTz) => format!(
+                "coalesce({DATETIME_FUNCTION}({column}), strftime('%Y-%m-%dT%H:%M:%SZ', {column}), {column})"
+            ),
             (Dialect::Sqlite, ColumnKind::Boolean) => format!(
                 "CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN json('true') ELSE json('false') END"
             ),
