@@ -173,12 +173,12 @@ impl<'m> Builder<'m> {
     }
 
     /// `SELECT <object> AS j FROM t WHERE ... ORDER BY ... LIMIT ... OFFSET ...`, with an extra
-    /// join condition for nested relations.
+    /// join condition for nested relations; with an order, the page is picked in a sub-select.
     fn rows_subquery(&mut self, select: &Select, join: Option<(String, &Field)>) -> String {
         let alias = self.next_alias();
         let entity = &self.model.entities[select.entity];
         let object = self.object(entity, &alias, &select.fields, &select.relations);
-        let mut sql = format!("SELECT {object} AS j FROM {} {alias}", ident(&entity.table));
+        let mut sql = format!("FROM {} {alias}", ident(&entity.table));
         let mut conditions = Vec::new();
         if let Some((outer, field)) = join {
             conditions.push(format!("{alias}.{} = {outer}", ident(&field.column)));
@@ -217,7 +217,13 @@ impl<'m> Builder<'m> {
             }
             let _ = write!(sql, " OFFSET {}", select.offset);
         }
-        sql
+        if select.order.is_empty() {
+            format!("SELECT {object} AS j {sql}")
+        } else {
+            // Sorted rows are picked first and rendered after: rendered before the sort, every
+            // matching row would be turned into JSON, not only the page's.
+            format!("SELECT {object} AS j FROM (SELECT * {sql}) {alias}")
+        }
     }
 
     /// The JSON array of a rows subquery, `[]` when it has no rows; as text at the top level,
