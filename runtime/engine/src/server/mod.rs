@@ -175,7 +175,7 @@ fn documentation(
     config: &CheckedConfig,
 ) -> anyhow::Result<Arc<Documentation>> {
     let document = openapi::document(model, apps, config.limits())?;
-    Ok(Arc::new(Documentation::new(&document)?))
+    Ok(Arc::new(Documentation::new(document)))
 }
 
 fn tables(model: &AppModel) -> Vec<String> {
