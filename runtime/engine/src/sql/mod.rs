@@ -239,7 +239,9 @@ impl<'m> Builder<'m> {
                 format!("SELECT '[' || coalesce(group_concat(s.j, ','), '') || ']' FROM ({rows}) s")
             }
             Dialect::Sqlite => {
-                format!("SELECT json('[' || coalesce(group_concat(s.j, ','), '') || ']') FROM ({rows}) s")
+                format!(
+                    "SELECT json('[' || coalesce(group_concat(s.j, ','), '') || ']') FROM ({rows}) s"
+                )
             }
         }
     }
