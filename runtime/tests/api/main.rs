@@ -14,4 +14,5 @@ mod migrations;
 mod openapi;
 mod rest_crud;
 mod rest_query;
+mod sqlite_storage;
 mod startup;

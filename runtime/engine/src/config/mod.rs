@@ -33,9 +33,10 @@ pub struct Config {
 pub struct DatabaseConfig {
     /// `sqlite://path/to/file.sqlite` (created on first start) or `postgres://user:pass@host/db`.
     pub url: DatabaseUrl,
-    /// Connections in the one pool shared by every app.
+    /// Connections in the one PostgreSQL pool shared by every app (SQLite has no pool).
     pub max_connections: u32,
-    /// Seconds a request waits for a free connection before it gets a 503.
+    /// Seconds a request waits for a free connection (SQLite writes: for the writer) before it
+    /// gets a 503.
     pub acquire_timeout_secs: u64,
 }
 
