@@ -34,7 +34,7 @@ async fn connect(db: &TestDb) -> Database {
         url: DatabaseUrl::new(db.url.clone()),
         ..DatabaseConfig::default()
     };
-    Database::connect(&config).await.expect("connects")
+    Database::connect(&config, 1).await.expect("connects")
 }
 
 /// A copy of the repository's migrations that a test may change.
@@ -131,7 +131,7 @@ async fn concurrent_applies_on_postgres_apply_each_migration_once() {
         unreachable!()
     };
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM refinery_schema_history")
-        .fetch_one(pg)
+        .fetch_one(pg.pool())
         .await
         .unwrap();
     assert_eq!(rows, 5);

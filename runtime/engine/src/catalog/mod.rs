@@ -124,7 +124,7 @@ impl Catalog {
                 sqlx::Connection::close(conn).await?;
                 tables
             }
-            Database::Postgres(pool) => postgres::introspect(pool).await?,
+            Database::Postgres(pg) => postgres::introspect(pg.pool()).await?,
         };
         tables.retain(|table| table.name != HISTORY_TABLE);
         tables.sort_by(|a, b| a.name.cmp(&b.name));

@@ -47,7 +47,7 @@ pub struct ServerConfig {
     pub host: String,
     /// The port of the composed API (every app together).
     pub port: u16,
-    /// HTTP worker threads; 0 means one per CPU core.
+    /// HTTP worker threads, shared by every listener; 0 means one per CPU core.
     pub workers: usize,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
@@ -104,6 +104,16 @@ impl Default for DatabaseConfig {
             url: DatabaseUrl::new("sqlite://data/runtime.sqlite"),
             max_connections: 10,
             acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The HTTP worker threads the runtime starts.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }

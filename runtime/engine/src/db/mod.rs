@@ -4,6 +4,7 @@
 //! serialisation and the server passes the text through.
 
 mod errors;
+mod postgres;
 mod sqlite;
 
 use std::str::FromStr;
@@ -12,9 +13,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AssertSqlSafe, ConnectOptions, PgPool, Postgres, SqliteConnection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, SqliteConnection};
 
 pub use errors::{ConstraintNames, DbError, db_error};
+pub use postgres::PgDb;
 pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
@@ -31,7 +33,7 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite(SqliteDb),
-    Postgres(PgPool),
+    Postgres(PgDb),
 }
 
 /// A SQLite database file in WAL mode: the request path runs on [`SqliteStore`]; migrations and
@@ -78,10 +80,14 @@ pub enum ConnectError {
 }
 
 impl Database {
-    /// Opens the pool. A SQLite file (and its folder) is created on first use, in WAL mode.
-    /// Connections are not pinged before each use (a round trip per request); a broken one
-    /// fails its statement and is dropped from the pool.
-    pub async fn connect(config: &DatabaseConfig) -> Result<Self, ConnectError> {
+    /// Opens the database. A SQLite file (and its folder) is created on first use, in WAL mode.
+    /// On PostgreSQL, `max_connections` is shared out between the `serving_threads` (each opens
+    /// its own, see [`PgDb`]); connections are not pinged before each use (a round trip per
+    /// request): a broken one fails its statement and is dropped from its pool.
+    pub async fn connect(
+        config: &DatabaseConfig,
+        serving_threads: usize,
+    ) -> Result<Self, ConnectError> {
         let url = config.url.expose();
         let redacted = config.url.redacted();
         let connect_error = |source| ConnectError::Connect {
@@ -115,14 +121,20 @@ impl Database {
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
+            // Start-up work (migrations, the catalog) needs one connection; requests get their
+            // serving thread's own pool.
             let pool = PgPoolOptions::new()
-                .max_connections(config.max_connections)
+                .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(acquire)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
-            Ok(Self::Postgres(pool))
+            let threads = u32::try_from(serving_threads.max(1)).unwrap_or(u32::MAX);
+            let per_thread = (config.max_connections / threads).max(1);
+            Ok(Self::Postgres(PgDb::new(
+                pool, options, per_thread, acquire,
+            )))
         } else {
             Err(ConnectError::UnknownScheme { url: redacted })
         }
@@ -143,7 +155,7 @@ impl Database {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,
-            Self::Postgres(pool) => fetch_postgres(pool, statement).await?,
+            Self::Postgres(pg) => fetch_postgres(&pg.local(), statement).await?,
         })
     }
 
@@ -152,14 +164,14 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(match self {
             Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
-            Self::Postgres(pool) => Transaction::Postgres(pool.begin().await?),
+            Self::Postgres(pg) => Transaction::Postgres(pg.local().begin().await?),
         })
     }
 
     pub async fn close(&self) {
         match self {
             Self::Sqlite(lite) => lite.store.close(),
-            Self::Postgres(pool) => pool.close().await,
+            Self::Postgres(pg) => pg.pool().close().await,
         }
     }
 }

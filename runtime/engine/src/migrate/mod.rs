@@ -205,8 +205,8 @@ async fn history_exists(conn: &mut MigrationConnection) -> Result<bool, sqlx::Er
 async fn connect(db: &Database) -> Result<MigrationConnection, sqlx::Error> {
     Ok(match db {
         Database::Sqlite(lite) => MigrationConnection::Sqlite(lite.connect().await?),
-        Database::Postgres(pool) => {
-            MigrationConnection::Postgres(pool.connect_options().connect().await?)
+        Database::Postgres(pg) => {
+            MigrationConnection::Postgres(pg.pool().connect_options().connect().await?)
         }
     })
 }

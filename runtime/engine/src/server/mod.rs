@@ -11,7 +11,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{HttpRequest, web};
+use actix_web::dev::Service as _;
+use actix_web::{HttpMessage as _, HttpRequest, guard, web};
 use anyhow::Context as _;
 
 pub use compose::RouteConflict;
@@ -52,7 +53,8 @@ pub struct Listener {
 /// The running runtime: every listener of the process.
 pub struct Runtime {
     pub listeners: Vec<Listener>,
-    servers: Vec<actix_web::dev::Server>,
+    /// One server, one set of worker threads, for every listener.
+    server: actix_web::dev::Server,
     db: Database,
     statements: StatementCounter,
 }
@@ -60,7 +62,7 @@ pub struct Runtime {
 /// Stops a running runtime.
 #[derive(Clone)]
 pub struct RuntimeHandle {
-    handles: Vec<ServerHandle>,
+    handle: ServerHandle,
     statements: StatementCounter,
 }
 
@@ -72,9 +74,7 @@ impl RuntimeHandle {
 
     /// Stops every listener; in-flight requests finish first.
     pub async fn stop(&self) {
-        for handle in &self.handles {
-            handle.stop(true).await;
-        }
+        self.handle.stop(true).await;
     }
 }
 
@@ -108,7 +108,7 @@ impl Runtime {
         }
 
         let mut listeners = Vec::new();
-        let mut servers = Vec::new();
+        let mut bound = Vec::new();
         for (name, port, served, tables) in units {
             let host = &config.server().host;
             let tcp = TcpListener::bind((host.as_str(), port)).with_context(|| {
@@ -121,16 +121,17 @@ impl Runtime {
             })?;
             let address = tcp.local_addr()?;
             tracing::info!(app = %name, %address, tables = %tables.join(", "), "listening");
-            servers.push(http_server(served, tcp, config)?);
+            bound.push((served, tcp));
             listeners.push(Listener {
                 name,
                 address,
                 tables,
             });
         }
+        let server = http_server(bound, config)?;
         Ok(Self {
             listeners,
-            servers,
+            server,
             db,
             statements,
         })
@@ -146,7 +147,7 @@ impl Runtime {
 
     pub fn handle(&self) -> RuntimeHandle {
         RuntimeHandle {
-            handles: self.servers.iter().map(|s| s.handle()).collect(),
+            handle: self.server.handle(),
             statements: self.statements.clone(),
         }
     }
@@ -159,13 +160,10 @@ impl Runtime {
             tracing::info!("shutting down: finishing in-flight requests");
             handle.stop().await;
         });
-        let results = futures_util::future::join_all(self.servers).await;
+        let result = self.server.await;
         signals.abort();
         self.db.close().await;
-        for result in results {
-            result?;
-        }
-        Ok(())
+        Ok(result?)
     }
 }
 
@@ -200,19 +198,31 @@ async fn shutdown_signal() {
     interrupt.await.unwrap_or(());
 }
 
+/// The port a request came in on, recorded for the listener guards.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct LocalPort(u16);
+
+/// One HTTP server for every listener: the same worker threads (one per core by default) serve
+/// every port, and each port's API is a scope guarded by the port the request came in on. (One
+/// server per listener multiplied the threads, and with them the per-thread database pools.)
 fn http_server(
-    served: ServedApi,
-    tcp: TcpListener,
+    bound: Vec<(ServedApi, TcpListener)>,
     config: &CheckedConfig,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let workers = match config.server().workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let server = actix_web::HttpServer::new(move || {
-        let served = served.clone();
-        actix_web::App::new()
-            .app_data(served.context.clone())
+    let workers = config.server().worker_threads();
+    let mut apis = Vec::with_capacity(bound.len());
+    let mut sockets = Vec::with_capacity(bound.len());
+    for (served, tcp) in bound {
+        apis.push((LocalPort(tcp.local_addr()?.port()), served));
+        sockets.push(tcp);
+    }
+    let mut server = actix_web::HttpServer::new(move || {
+        let mut app = actix_web::App::new()
+            .wrap_fn(|req, service| {
+                let port = LocalPort(req.app_config().local_addr().port());
+                req.extensions_mut().insert(port);
+                service.call(req)
+            })
             .app_data(
                 web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
             )
@@ -225,16 +235,29 @@ fn http_server(
                     format!("the body is not valid JSON: {e}"),
                 )
                 .into()
-            }))
-            .configure(move |cfg| configure(cfg, &served))
-            .default_service(web::to(rest::no_route))
+            }));
+        for (port, served) in &apis {
+            let port = *port;
+            let served = served.clone();
+            app = app.service(
+                web::scope("")
+                    .guard(guard::fn_guard(move |ctx| {
+                        ctx.req_data().get::<LocalPort>() == Some(&port)
+                    }))
+                    .app_data(served.context.clone())
+                    .configure(move |cfg| configure(cfg, &served))
+                    .default_service(web::to(rest::no_route)),
+            );
+        }
+        app.default_service(web::to(rest::no_route))
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(30)
-    .listen(tcp)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(30);
+    for tcp in sockets {
+        server = server.listen(tcp)?;
+    }
+    Ok(server.run())
 }
 
 fn extractor_error(message: String) -> actix_web::Error {
