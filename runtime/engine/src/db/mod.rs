@@ -1,4 +1,6 @@
-//! The one connection pool shared by every app, and the few ways the engine runs a statement.
+//! The one database every app shares, and the few ways the engine runs a statement: SQLite on
+//! the serving thread ([`SqliteStore`]), PostgreSQL through each serving thread's own pool
+//! ([`PgDb`]).
 //!
 //! Every generated statement returns its response as JSON text, so the database does the
 //! serialisation and the server passes the text through.
