@@ -22,7 +22,8 @@ async fn the_wal_starts_over_after_background_checkpoints() {
                 .await;
             assert_eq!(reply.status.as_u16(), 201, "{:?}", reply.body);
         }
-        // Longer than the checkpoint interval: the WAL is fully checkpointed after this.
+        // Longer than the checkpoint interval: with no write meanwhile, the WAL is fully
+        // checkpointed after this.
         tokio::time::sleep(Duration::from_millis(400)).await;
     };
     write_batch(80).await;

@@ -29,9 +29,15 @@ const STATEMENT_CACHE: usize = 512;
 /// cost of `strftime` for every row of a list.
 pub const DATETIME_FUNCTION: &str = "api_datetime";
 
-/// How often the background checkpointer moves the WAL's pages into the database file: at ten
-/// thousand inserts a second the WAL stays below twenty megabytes.
+/// How often the background checkpointer moves the WAL's pages into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Every how many checkpoint rounds the checkpointer holds the writer (once a second). Holding
+/// it every round put its syncs in front of queued writes ten times a second (insert p99 25 ms
+/// instead of 9.5 ms). The price: under a sustained maximum insert load (10,000 a second here)
+/// the WAL file grows to a few hundred megabytes before a round lets it start over; it is then
+/// reused, not grown further.
+const WRITER_CHECKPOINT_EVERY: usize = 10;
 
 /// How long a statement waits for a lock another process holds before it fails as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +73,7 @@ impl SqliteStore {
         // (measured: 12% of the CPU of an insert load, with an fsync in the request).
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
-        let checkpointer = spawn_checkpointer(writer.clone())?;
+        let checkpointer = spawn_checkpointer(connect(path, false)?, writer.clone())?;
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
@@ -147,27 +153,34 @@ impl Drop for SqliteTransaction {
 }
 
 /// A thread that checkpoints the WAL every [`CHECKPOINT_INTERVAL`], and once more when the
-/// returned sender is dropped. It holds the writer meanwhile: writes queue on the async lock (no
-/// serving thread waits), and with no write in between the checkpoint completes, so the next
-/// write starts the WAL over instead of growing it.
+/// returned sender is dropped. Most rounds run on a connection of its own, beside the writer:
+/// the bulk of the copying and syncing happens while writes go on. Every
+/// [`WRITER_CHECKPOINT_EVERY`]th round then holds the writer for the few frames written since:
+/// with no write in between that checkpoint completes, so the next write starts the WAL over
+/// instead of growing it (writes queue on the async lock meanwhile; no serving thread waits).
 fn spawn_checkpointer(
+    own: Connection,
     writer: Arc<tokio::sync::Mutex<Connection>>,
 ) -> std::io::Result<std::sync::mpsc::Sender<()>> {
     use std::sync::mpsc::{RecvTimeoutError, channel};
+    let checkpoint = |conn: &Connection| {
+        if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(%error, "checkpointing the SQLite WAL failed");
+        }
+    };
     let (stop, stopped) = channel::<()>();
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            loop {
+            for round in 1usize.. {
                 let last = !matches!(
                     stopped.recv_timeout(CHECKPOINT_INTERVAL),
                     Err(RecvTimeoutError::Timeout)
                 );
-                let conn = writer.blocking_lock();
-                if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::warn!(%error, "checkpointing the SQLite WAL failed");
+                checkpoint(&own);
+                if last || round % WRITER_CHECKPOINT_EVERY == 0 {
+                    checkpoint(&writer.blocking_lock());
                 }
-                drop(conn);
                 if last {
                     break;
                 }
