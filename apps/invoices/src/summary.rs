@@ -4,14 +4,10 @@ use actix_web::{HttpResponse, web};
 use engine::api::ApiContext;
 use engine::error::{ApiError, ErrorCode};
 use engine::query::Op;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InvoiceTotal {
-    total_cents: i64,
-}
+use crate::totals::{self, InvoiceTotal};
 
 /// A customer's invoice count and total.
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,6 +42,6 @@ pub async fn customer_summary(
     Ok(HttpResponse::Ok().json(Summary {
         customer_id,
         invoice_count: totals.len(),
-        total_cents: totals.iter().map(|t| t.total_cents).sum(),
+        total_cents: totals::sum(&totals)?,
     }))
 }

@@ -85,6 +85,28 @@ both!(
     }
 );
 
+both!(totals_past_64_bits_are_a_client_error, |app| {
+    app.seed().await;
+    // Each line's product fits in 64 bits, their sum does not (on PostgreSQL, where the columns
+    // are 32-bit, the product already overflows): a 400 on both, never a 500 or a wrong total.
+    let line = json!({"invoiceId": 1, "productId": 1, "quantity": 2_000_000_000, "unitPriceCents": 2_000_000_000});
+    for _ in 0..3 {
+        let reply = app.post("runtime", "/lineItems", line.clone()).await;
+        assert_eq!(reply.status.as_u16(), 201, "{:?}", reply.body);
+    }
+    app.get("invoices", "/customers/1/summary")
+        .await
+        .assert_error(400, "INVALID_VALUE", &["integer"]);
+    app.post("invoices", "/invoices/1/finalize", json!({}))
+        .await
+        .assert_error(400, "INVALID_VALUE", &["integer"]);
+    assert_eq!(
+        app.get("runtime", "/invoices/1").await.body["status"],
+        "draft",
+        "nothing was written"
+    );
+});
+
 both!(finalize_stores_the_total_once, |app| {
     app.seed().await;
     let finalized = app

@@ -137,6 +137,10 @@ fn sqlite_violation(
         ffi::SQLITE_MISMATCH | ffi::SQLITE_TOOBIG => {
             return Some((Violation::InvalidValue, message.to_owned()));
         }
+        // `sum()` past 64 bits; PostgreSQL's counterpart is SQLSTATE 22003.
+        ffi::SQLITE_ERROR if message == "integer overflow" => {
+            return Some((Violation::InvalidValue, message.to_owned()));
+        }
         _ => return None,
     };
     let constraint = sqlite_constraint(message);
