@@ -56,7 +56,6 @@ impl PgDb {
     pub fn local(&self) -> PgPool {
         THREAD_POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
-            pools.retain(|(lanes, _)| lanes.strong_count() > 0);
             if let Some((_, pool)) = pools
                 .iter()
                 .find(|(lanes, _)| std::ptr::eq(lanes.as_ptr(), Arc::as_ptr(&self.lanes)))
@@ -68,6 +67,8 @@ impl PgDb {
                 .test_before_acquire(false)
                 .acquire_timeout(self.lanes.acquire_timeout)
                 .connect_lazy_with(self.lanes.options.clone());
+            // Pools of databases that are gone are dropped only here, off the per-query path.
+            pools.retain(|(lanes, _)| lanes.strong_count() > 0);
             pools.push((Arc::downgrade(&self.lanes), pool.clone()));
             pool
         })

@@ -1,7 +1,7 @@
 //! Serving: one process, one database, one catalog, one set of HTTP worker threads. Every app
-//! gets its own listener with its own API; the composed listener serves the union. A listener that cannot bind is a start-up error
-//! naming the app and the port. SIGINT/SIGTERM stop every listener gracefully: in-flight
-//! requests finish first.
+//! gets its own listener with its own API; the composed listener serves the union. A listener
+//! that cannot bind is a start-up error naming the app and the port. SIGINT/SIGTERM stop every
+//! listener gracefully: in-flight requests finish first.
 
 mod compose;
 mod prepare;
