@@ -6,6 +6,7 @@ mod seed;
 mod allowlist;
 mod cli;
 mod composed;
+mod concurrent_reads;
 mod custom_routes;
 mod errors;
 mod graphql;

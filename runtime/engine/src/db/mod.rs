@@ -5,6 +5,7 @@
 //! Every generated statement returns its response as JSON text, so the database does the
 //! serialisation and the server passes the text through.
 
+mod coalesce;
 mod errors;
 mod postgres;
 mod sqlite;
@@ -157,7 +158,14 @@ impl Database {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,
-            Self::Postgres(pg) => fetch_postgres(&pg.local(), statement).await?,
+            Self::Postgres(pg) => {
+                let local = pg.local();
+                if statement.writes {
+                    fetch_postgres(&local.pool, statement).await?
+                } else {
+                    local.reads.fetch(&local.pool, statement).await?
+                }
+            }
         })
     }
 
@@ -166,7 +174,7 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(match self {
             Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
-            Self::Postgres(pg) => Transaction::Postgres(pg.local().begin().await?),
+            Self::Postgres(pg) => Transaction::Postgres(pg.local().pool.begin().await?),
         })
     }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::coalesce::Coalescer;
+
 #[derive(Debug, Clone)]
 pub struct PgDb {
     /// The one-connection pool opened at start, for migrations and the catalog.
@@ -26,8 +28,16 @@ struct Lanes {
     acquire_timeout: Duration,
 }
 
+/// A serving thread's pool and its waiting reads.
+#[derive(Debug, Clone)]
+pub(super) struct ThreadPool {
+    lanes: Weak<Lanes>,
+    pub pool: PgPool,
+    pub reads: Arc<Coalescer>,
+}
+
 thread_local! {
-    static THREAD_POOLS: RefCell<Vec<(Weak<Lanes>, PgPool)>> = const { RefCell::new(Vec::new()) };
+    static THREAD_POOLS: RefCell<Vec<ThreadPool>> = const { RefCell::new(Vec::new()) };
 }
 
 impl PgDb {
@@ -53,14 +63,14 @@ impl PgDb {
     }
 
     /// The calling thread's own pool, opened on first use.
-    pub fn local(&self) -> PgPool {
+    pub(super) fn local(&self) -> ThreadPool {
         THREAD_POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
-            if let Some((_, pool)) = pools
+            if let Some(local) = pools
                 .iter()
-                .find(|(lanes, _)| std::ptr::eq(lanes.as_ptr(), Arc::as_ptr(&self.lanes)))
+                .find(|p| std::ptr::eq(p.lanes.as_ptr(), Arc::as_ptr(&self.lanes)))
             {
-                return pool.clone();
+                return local.clone();
             }
             let pool = PgPoolOptions::new()
                 .max_connections(self.lanes.per_thread)
@@ -68,9 +78,14 @@ impl PgDb {
                 .acquire_timeout(self.lanes.acquire_timeout)
                 .connect_lazy_with(self.lanes.options.clone());
             // Pools of databases that are gone are dropped only here, off the per-query path.
-            pools.retain(|(lanes, _)| lanes.strong_count() > 0);
-            pools.push((Arc::downgrade(&self.lanes), pool.clone()));
-            pool
+            pools.retain(|p| p.lanes.strong_count() > 0);
+            let local = ThreadPool {
+                lanes: Arc::downgrade(&self.lanes),
+                pool,
+                reads: Arc::default(),
+            };
+            pools.push(local.clone());
+            local
         })
     }
 }
