@@ -7,6 +7,7 @@ mod allowlist;
 mod cli;
 mod composed;
 mod concurrent_reads;
+mod concurrent_writes;
 mod custom_routes;
 mod errors;
 mod graphql;

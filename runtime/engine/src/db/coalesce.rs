@@ -1,28 +1,39 @@
-//! Concurrent reads on PostgreSQL share round trips.
+//! Concurrent statements of one shape on PostgreSQL share round trips.
 //!
 //! Every request is one statement, and on PostgreSQL most of a statement's cost is the round
-//! trip (the protocol messages, two socket writes and reads, the backend's per-statement work),
-//! not the index lookup. Reads of the same statement text (the same endpoint and shape, any
-//! parameters) that arrive while that statement already runs twice on the serving thread wait,
-//! and the next runner to finish runs all of them as one statement:
+//! trip (the protocol messages, two socket writes and reads, the backend's per-statement work)
+//! and, for a write, the commit's WAL flush, not the index lookup or the insert itself.
+//! Statements of the same text (the same endpoint and shape, any parameters) that arrive while
+//! that statement already runs twice on the serving thread wait, and the next runner to finish
+//! runs all of them as one statement. Reads become one `UNION ALL`:
 //!
 //! ```sql
 //! SELECT 0, q.* FROM (<statement, $1..$k>) q UNION ALL SELECT 1, q.* FROM (<statement, $k+1..$2k>) q ...
 //! ```
 //!
-//! Members with equal parameters run once and share the answer. A batch only ever starts after
+//! and plain inserts one statement of one write per member, committed together (one flush):
+//!
+//! ```sql
+//! WITH w0 AS (INSERT ... $1..$k RETURNING *), w1 AS (INSERT ... $k+1..$2k RETURNING *)
+//! SELECT 0, (SELECT <answer> FROM w0 w) UNION ALL SELECT 1, (SELECT <answer> FROM w1 w)
+//! ```
+//!
+//! Reads with equal parameters run once and share the answer. A batch only ever starts after
 //! every member arrived, so each answer reflects the database at a moment between its request's
-//! arrival and its response, as if it had run alone. Under light load nothing waits: a read runs
-//! at once. If the combined statement fails, every member runs alone, so each gets its own error.
+//! arrival and its response, as if it had run alone. Under light load nothing waits: a statement
+//! runs at once. When the database refuses a combined statement (one member's unique or foreign
+//! key violation, say), PostgreSQL has rolled all of it back, and every member runs alone, so
+//! each gets its own answer or error.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tokio::sync::oneshot;
 
-use super::{DbError, JsonRow, Statement, bind_postgres, fetch_postgres};
+use super::{DbError, JsonRow, Sharing, Statement, bind_postgres, fetch_postgres};
 use crate::query::Value;
 
 /// Statements of one text running at once on one serving thread; more wait and share.
@@ -33,6 +44,8 @@ const MAX_BATCH: usize = 32;
 const MAX_PARAMS: usize = u16::MAX as usize;
 
 type Reply = oneshot::Sender<Result<Option<JsonRow>, DbError>>;
+/// A waiting statement's parameters and where its answer goes.
+type Member = (Vec<Value>, Reply);
 
 /// The waiting reads of one serving thread's pool, by statement text.
 #[derive(Debug, Default)]
@@ -40,10 +53,11 @@ pub(super) struct Coalescer {
     queues: Mutex<HashMap<Arc<str>, Queue>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Queue {
+    sharing: Sharing,
     running: usize,
-    waiting: Vec<(Vec<Value>, Reply)>,
+    waiting: Vec<Member>,
     /// Combined statement texts, by member count - 2.
     combined: Vec<Arc<str>>,
 }
@@ -58,7 +72,14 @@ impl Coalescer {
         let (reply, answer) = oneshot::channel();
         let start_runner = {
             let mut queues = self.queues();
-            let queue = queues.entry(statement.sql.clone()).or_default();
+            let queue = queues
+                .entry(statement.sql.clone())
+                .or_insert_with(|| Queue {
+                    sharing: statement.sharing.clone(),
+                    running: 0,
+                    waiting: Vec::new(),
+                    combined: Vec::new(),
+                });
             queue.waiting.push((statement.params.clone(), reply));
             let free = queue.running < PARALLEL;
             if free {
@@ -80,22 +101,23 @@ impl Coalescer {
 
     /// Runs batches of one statement text until none waits.
     async fn runner(self: Arc<Self>, pool: PgPool, sql: Arc<str>) {
-        while let Some(batch) = self.next_batch(&sql) {
+        while let Some((batch, sharing)) = self.next_batch(&sql) {
             let mut distinct: Vec<&[Value]> = Vec::new();
             let slots: Vec<usize> = batch
                 .iter()
                 .map(|(params, _)| {
-                    distinct
-                        .iter()
-                        .position(|d| *d == params.as_slice())
-                        .unwrap_or_else(|| {
-                            distinct.push(params);
-                            distinct.len() - 1
-                        })
+                    let equal = match sharing {
+                        Sharing::Read => distinct.iter().position(|d| *d == params.as_slice()),
+                        _ => None,
+                    };
+                    equal.unwrap_or_else(|| {
+                        distinct.push(params);
+                        distinct.len() - 1
+                    })
                 })
                 .collect();
             let answers = match distinct.as_slice() {
-                [params] => fetch_postgres(&pool, &statement(&sql, params.to_vec()))
+                [params] => fetch_postgres(&pool, &statement(&sql, &sharing, params.to_vec()))
                     .await
                     .map(|answer| vec![answer]),
                 members => {
@@ -109,11 +131,22 @@ impl Coalescer {
                         let _ = reply.send(Ok(answers[slot].clone()));
                     }
                 }
-                // Each member alone, for its own answer or error.
-                Err(_) => {
+                // The database refused the statement and rolled it back whole: each member runs
+                // alone, for its own answer or error. Any other failure (the connection) may have
+                // come after a write committed, so a write is not run again.
+                Err(error) => {
+                    let again =
+                        sharing == Sharing::Read || matches!(error, sqlx::Error::Database(_));
+                    let failure = error.to_string();
                     for (params, reply) in batch {
-                        let answer = fetch_postgres(&pool, &statement(&sql, params)).await;
-                        let _ = reply.send(answer.map_err(DbError::from));
+                        let answer = if again {
+                            fetch_postgres(&pool, &statement(&sql, &sharing, params))
+                                .await
+                                .map_err(DbError::from)
+                        } else {
+                            Err(DbError::SharedWrite(failure.clone()))
+                        };
+                        let _ = reply.send(answer);
                     }
                 }
             }
@@ -121,7 +154,7 @@ impl Coalescer {
     }
 
     /// The next reads waiting for a statement text; `None` ends the runner.
-    fn next_batch(&self, sql: &Arc<str>) -> Option<Vec<(Vec<Value>, Reply)>> {
+    fn next_batch(&self, sql: &Arc<str>) -> Option<(Vec<Member>, Sharing)> {
         let mut queues = self.queues();
         let queue = queues.get_mut(sql)?;
         if queue.waiting.is_empty() {
@@ -133,27 +166,34 @@ impl Coalescer {
         }
         let params = queue.waiting[0].0.len().max(1);
         let take = queue.waiting.len().min(MAX_BATCH).min(MAX_PARAMS / params);
-        Some(queue.waiting.drain(..take).collect())
+        Some((queue.waiting.drain(..take).collect(), queue.sharing.clone()))
     }
 
     /// The combined statement of `members` copies of a statement text, built once.
     fn combined(&self, sql: &Arc<str>, members: usize) -> Arc<str> {
         let mut queues = self.queues();
-        let queue = queues.entry(sql.clone()).or_default();
+        let queue = queues
+            .get_mut(sql)
+            .expect("a running statement keeps its queue");
         while queue.combined.len() + 1 < members {
             let n = queue.combined.len() + 2;
-            queue.combined.push(combine(sql, n).into());
+            let combined = match &queue.sharing {
+                Sharing::Insert { write, answer } => combine_inserts(sql, write, answer, n),
+                _ => combine_reads(sql, n),
+            };
+            queue.combined.push(combined.into());
         }
         queue.combined[members - 2].clone()
     }
 }
 
-fn statement(sql: &Arc<str>, params: Vec<Value>) -> Statement {
+fn statement(sql: &Arc<str>, sharing: &Sharing, params: Vec<Value>) -> Statement {
     Statement {
         sql: sql.clone(),
         params,
         per_row: false,
-        writes: false,
+        writes: *sharing != Sharing::Read,
+        sharing: sharing.clone(),
     }
 }
 
@@ -186,35 +226,75 @@ async fn fetch_combined(
     Ok(answers)
 }
 
-/// `members` copies of a statement as one `UNION ALL`, each tagged with its member number and
-/// with its parameters renumbered after the previous member's.
-fn combine(sql: &str, members: usize) -> String {
+/// `members` copies of a read as one `UNION ALL`, each tagged with its member number and with
+/// its parameters renumbered after the previous member's.
+fn combine_reads(sql: &str, members: usize) -> String {
     let pieces = pieces(sql);
-    let params = pieces
-        .iter()
-        .filter_map(|p| match p {
-            Piece::Param(n) => Some(*n),
-            Piece::Text(_) => None,
-        })
-        .max()
-        .unwrap_or(0);
+    let params = max_param(&pieces);
     let mut out = String::with_capacity((sql.len() + 32) * members);
     for member in 0..members {
         if member > 0 {
             out.push_str(" UNION ALL ");
         }
         let _ = write!(out, "SELECT {member}, q.* FROM (");
-        for piece in &pieces {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Param(n) => {
-                    let _ = write!(out, "${}", n + member * params);
-                }
-            }
-        }
+        push_renumbered(&mut out, &pieces, member * params);
         out.push_str(") q");
     }
     out
+}
+
+/// `members` copies of an insert as one statement: each member's write in a CTE of its own,
+/// then each member's answer, tagged with its member number.
+fn combine_inserts(
+    sql: &str,
+    write: &Range<usize>,
+    answer: &Range<usize>,
+    members: usize,
+) -> String {
+    let params = max_param(&pieces(sql));
+    let write = pieces(&sql[write.clone()]);
+    let answer = pieces(&sql[answer.clone()]);
+    let mut out = String::with_capacity((sql.len() + 64) * members);
+    out.push_str("WITH ");
+    for member in 0..members {
+        if member > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "w{member} AS (");
+        push_renumbered(&mut out, &write, member * params);
+        out.push_str(" RETURNING *)");
+    }
+    for member in 0..members {
+        if member > 0 {
+            out.push_str(" UNION ALL");
+        }
+        let _ = write!(out, " SELECT {member}, (SELECT ");
+        push_renumbered(&mut out, &answer, member * params);
+        let _ = write!(out, " FROM w{member} w)");
+    }
+    out
+}
+
+fn max_param(pieces: &[Piece<'_>]) -> usize {
+    pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Param(n) => Some(*n),
+            Piece::Text(_) => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn push_renumbered(out: &mut String, pieces: &[Piece<'_>], offset: usize) {
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Param(n) => {
+                let _ = write!(out, "${}", n + offset);
+            }
+        }
+    }
 }
 
 enum Piece<'s> {
@@ -264,7 +344,7 @@ mod tests {
     fn combined_statements_renumber_parameters_outside_quotes() {
         let sql = r#"SELECT json_build_object('a$1', t."b$2")::text FROM "t" t WHERE t."id" = $1 AND t."at" > $2::timestamp LIMIT 1"#;
         assert_eq!(
-            combine(sql, 2),
+            combine_reads(sql, 2),
             r#"SELECT 0, q.* FROM (SELECT json_build_object('a$1', t."b$2")::text FROM "t" t WHERE t."id" = $1 AND t."at" > $2::timestamp LIMIT 1) q UNION ALL SELECT 1, q.* FROM (SELECT json_build_object('a$1', t."b$2")::text FROM "t" t WHERE t."id" = $3 AND t."at" > $4::timestamp LIMIT 1) q"#
         );
     }
@@ -272,7 +352,7 @@ mod tests {
     #[test]
     fn statements_without_parameters_combine_unchanged() {
         assert_eq!(
-            combine("SELECT 1", 2),
+            combine_reads("SELECT 1", 2),
             "SELECT 0, q.* FROM (SELECT 1) q UNION ALL SELECT 1, q.* FROM (SELECT 1) q"
         );
     }

@@ -64,6 +64,25 @@ pub struct Statement {
     pub per_row: bool,
     /// The statement writes (SQLite runs it on the writer connection).
     pub writes: bool,
+    /// Whether, on PostgreSQL, it may share one statement with concurrent ones of the same text.
+    pub sharing: Sharing,
+}
+
+/// How concurrent statements of one text may run as one statement on PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sharing {
+    /// A read: combined with the others, and equal parameters run once.
+    Read,
+    /// A plain insert, `WITH w AS (<write> RETURNING *) SELECT <answer> FROM w`, with where
+    /// `<write>` and `<answer>` sit in the text: combined with the others, each member inserting
+    /// its own rows, all committed together. Updates, deletes and upserts never combine: two of
+    /// them could touch the same row in one statement.
+    Insert {
+        write: std::ops::Range<usize>,
+        answer: std::ops::Range<usize>,
+    },
+    /// Runs alone.
+    Alone,
 }
 
 /// Connecting failed.
@@ -160,10 +179,10 @@ impl Database {
             Self::Sqlite(lite) => lite.store.read(statement)?,
             Self::Postgres(pg) => {
                 let local = pg.local();
-                if statement.writes {
+                if statement.sharing == Sharing::Alone {
                     fetch_postgres(&local.pool, statement).await?
                 } else {
-                    local.reads.fetch(&local.pool, statement).await?
+                    local.shared.fetch(&local.pool, statement).await?
                 }
             }
         })

@@ -28,12 +28,12 @@ struct Lanes {
     acquire_timeout: Duration,
 }
 
-/// A serving thread's pool and its waiting reads.
+/// A serving thread's pool and its statements waiting to share a round trip.
 #[derive(Debug, Clone)]
 pub(super) struct ThreadPool {
     lanes: Weak<Lanes>,
     pub pool: PgPool,
-    pub reads: Arc<Coalescer>,
+    pub shared: Arc<Coalescer>,
 }
 
 thread_local! {
@@ -82,7 +82,7 @@ impl PgDb {
             let local = ThreadPool {
                 lanes: Arc::downgrade(&self.lanes),
                 pool,
-                reads: Arc::default(),
+                shared: Arc::default(),
             };
             pools.push(local.clone());
             local

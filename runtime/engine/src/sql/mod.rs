@@ -12,7 +12,7 @@ mod write;
 
 use std::fmt::Write as _;
 
-use crate::db::{Dialect, Statement};
+use crate::db::{Dialect, Sharing, Statement};
 use crate::model::{AppModel, Entity, Field};
 use crate::query::{Operation, ParentGuard, Select, Value};
 
@@ -25,6 +25,7 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
         params: Vec::new(),
         aliases: 0,
         per_row: false,
+        sharing: Sharing::Alone,
     };
     match operation {
         Operation::List {
@@ -72,6 +73,11 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
         params: builder.params,
         per_row: builder.per_row,
         writes,
+        sharing: if writes {
+            builder.sharing
+        } else {
+            Sharing::Read
+        },
     }
 }
 
@@ -83,6 +89,8 @@ pub(crate) struct Builder<'m> {
     aliases: usize,
     /// The statement answers one JSON text per row (SQLite `RETURNING`), not one aggregate.
     per_row: bool,
+    /// Set by the writes that may share a statement with others.
+    sharing: Sharing,
 }
 
 /// Quotes an identifier.

@@ -4,9 +4,10 @@
 //! cannot use a write inside a CTE, so it answers one JSON object per row from `RETURNING`.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
 use super::{Builder, ident};
-use crate::db::Dialect;
+use crate::db::{Dialect, Sharing};
 use crate::model::Field;
 use crate::query::{Filter, Value};
 
@@ -49,7 +50,9 @@ impl Builder<'_> {
             }
             sql.push_str(&tuples.join(", "));
         }
-        self.finish_write(sql, entity, returning);
+        if let Some((write, answer)) = self.finish_write(sql, entity, returning) {
+            self.sharing = Sharing::Insert { write, answer };
+        }
     }
 
     pub(super) fn upsert(
@@ -88,7 +91,7 @@ impl Builder<'_> {
             placeholders.join(", "),
             updates.join(", ")
         );
-        self.finish_write(sql, entity, returning);
+        let _ = self.finish_write(sql, entity, returning);
     }
 
     pub(super) fn update(
@@ -115,7 +118,7 @@ impl Builder<'_> {
         if let Some(condition) = self.filter(entity, "", filter) {
             let _ = write!(sql, " WHERE {condition}");
         }
-        self.finish_write(sql, entity, returning);
+        let _ = self.finish_write(sql, entity, returning);
     }
 
     pub(super) fn delete(&mut self, entity: usize, filter: &Filter, returning: &[usize]) {
@@ -125,7 +128,7 @@ impl Builder<'_> {
         if let Some(condition) = self.filter(entity, "", filter) {
             let _ = write!(sql, " WHERE {condition}");
         }
-        self.finish_write(sql, entity, returning);
+        let _ = self.finish_write(sql, entity, returning);
     }
 
     /// What an insert writes for a column a row leaves out: PostgreSQL's `DEFAULT`; on SQLite,
@@ -138,18 +141,33 @@ impl Builder<'_> {
         }
     }
 
-    fn finish_write(&mut self, write: String, entity: &crate::model::Entity, returning: &[usize]) {
+    /// Completes a write with its answer. On PostgreSQL, answers where the write and the answer
+    /// expression sit in the statement text.
+    fn finish_write(
+        &mut self,
+        write: String,
+        entity: &crate::model::Entity,
+        returning: &[usize],
+    ) -> Option<(Range<usize>, Range<usize>)> {
         match self.dialect {
             Dialect::Postgres => {
                 let object = self.object(entity, "w", returning, &[]);
-                self.sql = format!(
-                    "WITH w AS ({write} RETURNING *) SELECT coalesce(json_agg({object}), '[]')::text FROM w"
-                );
+                let mut sql = String::from("WITH w AS (");
+                let write_at = sql.len()..sql.len() + write.len();
+                sql.push_str(&write);
+                sql.push_str(" RETURNING *) SELECT ");
+                let answer_start = sql.len();
+                let _ = write!(sql, "coalesce(json_agg({object}), '[]')::text");
+                let answer_at = answer_start..sql.len();
+                sql.push_str(" FROM w");
+                self.sql = sql;
+                Some((write_at, answer_at))
             }
             Dialect::Sqlite => {
                 let object = self.object(entity, "", returning, &[]);
                 self.sql = format!("{write} RETURNING {object}");
                 self.per_row = true;
+                None
             }
         }
     }
