@@ -14,6 +14,7 @@ mod graphql;
 mod graphql_schema;
 mod migrations;
 mod openapi;
+mod read_cache;
 mod rest_crud;
 mod rest_query;
 mod sqlite_storage;

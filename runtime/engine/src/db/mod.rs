@@ -8,6 +8,7 @@
 mod coalesce;
 mod errors;
 mod postgres;
+mod read_cache;
 mod sqlite;
 
 use std::str::FromStr;
@@ -133,10 +134,12 @@ impl Database {
                     source,
                 })?;
             }
-            let store = SqliteStore::open(path, acquire).map_err(|source| ConnectError::Open {
-                url: redacted.clone(),
-                source,
-            })?;
+            let store = SqliteStore::open(path, acquire, config.sqlite_read_cache_bytes).map_err(
+                |source| ConnectError::Open {
+                    url: redacted.clone(),
+                    source,
+                },
+            )?;
             Ok(Self::Sqlite(SqliteDb {
                 options: Arc::new(options),
                 store: Arc::new(store),

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql};
+use rusqlite::{CachedStatement, Connection, OpenFlags, StatementStatus, ToSql};
 use tokio::sync::OwnedMutexGuard;
 
+use super::read_cache::{Expensive, ReadCache};
 use super::{DbError, JsonRow, Statement};
 use crate::query::Value;
 
@@ -56,7 +57,9 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Idle reader connections; one is opened whenever every one is in use, so there are never
     /// more than threads reading at once.
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Reader>>,
+    /// Answers of expensive reads, until the database changes.
+    cache: ReadCache,
     writer: Arc<tokio::sync::Mutex<Connection>>,
     /// How long a write waits for the writer before it fails as busy.
     acquire_timeout: Duration,
@@ -65,8 +68,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating it when missing) the database file in WAL mode, with its writer.
-    pub fn open(path: &Path, acquire_timeout: Duration) -> Result<Self, OpenError> {
+    /// Opens (creating it when missing) the database file in WAL mode, with its writer, keeping
+    /// up to `cache_bytes` of answers of expensive reads.
+    pub fn open(
+        path: &Path,
+        acquire_timeout: Duration,
+        cache_bytes: usize,
+    ) -> Result<Self, OpenError> {
         let writer = connect(path, false)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // Checkpoints run in the background, not inside whichever write crosses the threshold
@@ -77,22 +85,49 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
+            cache: ReadCache::new(cache_bytes),
             writer,
             acquire_timeout,
             _checkpointer: checkpointer,
         })
     }
 
-    /// Runs a read-only statement on the calling thread.
+    /// Runs a read-only statement on the calling thread, or answers it from the cache.
     pub fn read(&self, statement: &Statement) -> rusqlite::Result<Option<JsonRow>> {
         let idle = self.idle_readers().pop();
-        let reader = match idle {
+        let mut reader = match idle {
             Some(reader) => reader,
-            None => connect(&self.path, true)?,
+            None => Reader::open(&self.path)?,
         };
-        let answer = fetch(&reader, statement);
+        let answer = if self.cache.enabled() && reader.expensive.contains(statement) {
+            self.read_cached(&mut reader, statement)
+        } else {
+            reader.read(statement)
+        };
         self.idle_readers().push(reader);
         answer
+    }
+
+    /// The cached answer while no commit was seen since it was computed; else a fresh one.
+    fn read_cached(
+        &self,
+        reader: &mut Reader,
+        statement: &Statement,
+    ) -> rusqlite::Result<Option<JsonRow>> {
+        let version: i64 = reader
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
+        if reader.data_version.replace(version) != Some(version) {
+            self.cache.changed();
+        }
+        let epoch = self.cache.epoch();
+        if let Some(answer) = self.cache.get(statement, epoch) {
+            return Ok(answer);
+        }
+        let answer = reader.read(statement)?;
+        self.cache.put(statement, epoch, &answer);
+        Ok(answer)
     }
 
     /// Runs a writing statement on the writer connection, once it is free.
@@ -118,8 +153,39 @@ impl SqliteStore {
         self.idle_readers().clear();
     }
 
-    fn idle_readers(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+    fn idle_readers(&self) -> std::sync::MutexGuard<'_, Vec<Reader>> {
         self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A read-only connection, with what it learnt about the statements it ran.
+#[derive(Debug)]
+struct Reader {
+    conn: Connection,
+    /// `PRAGMA data_version` when last asked; `None` before the first time.
+    data_version: Option<i64>,
+    expensive: Expensive,
+}
+
+impl Reader {
+    fn open(path: &Path) -> rusqlite::Result<Self> {
+        Ok(Self {
+            conn: connect(path, true)?,
+            data_version: None,
+            expensive: Expensive::default(),
+        })
+    }
+
+    /// Runs a statement, noting whether it was expensive.
+    fn read(&mut self, statement: &Statement) -> rusqlite::Result<Option<JsonRow>> {
+        let mut prepared = self.conn.prepare_cached(&statement.sql)?;
+        let before = prepared.get_status(StatementStatus::VmStep);
+        let answer = run(&mut prepared, statement)?;
+        let steps = prepared
+            .get_status(StatementStatus::VmStep)
+            .wrapping_sub(before);
+        self.expensive.note(statement, steps);
+        Ok(answer)
     }
 }
 
@@ -217,7 +283,14 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 /// Runs a statement and reads its JSON (first column) and count (second column); a per-row
 /// statement's rows are joined into one JSON array.
 fn fetch(conn: &Connection, statement: &Statement) -> rusqlite::Result<Option<JsonRow>> {
-    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    run(&mut conn.prepare_cached(&statement.sql)?, statement)
+}
+
+/// Binds and runs a prepared statement; see [`fetch`].
+fn run(
+    prepared: &mut CachedStatement<'_>,
+    statement: &Statement,
+) -> rusqlite::Result<Option<JsonRow>> {
     for (index, param) in statement.params.iter().enumerate() {
         prepared.raw_bind_parameter(index + 1, param)?;
     }
@@ -287,6 +360,37 @@ impl ToSql for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expensive_reads_are_cached_until_another_connection_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("cache.sqlite");
+        let store = SqliteStore::open(&path, Duration::from_secs(1), 1 << 20).expect("open");
+        let other = Connection::open(&path).expect("another connection");
+        other
+            .execute_batch(
+                "CREATE TABLE t (x TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 \
+                 FROM n WHERE i < 10000) INSERT INTO t SELECT 'row ' || i FROM n",
+            )
+            .expect("a table to scan");
+        let scan = Statement {
+            sql: "SELECT json_array(count(*)) FROM t WHERE x LIKE ?1".into(),
+            params: vec![Value::Text("%99%".into())],
+            per_row: false,
+            writes: false,
+            sharing: super::super::Sharing::Read,
+        };
+        let count = || store.read(&scan).expect("read").expect("a row").json;
+        assert_eq!(count(), "[280]");
+        assert!(store.cache.get(&scan, store.cache.epoch()).is_none());
+        assert_eq!(count(), "[280]", "learnt to be expensive, then kept");
+        assert!(store.cache.get(&scan, store.cache.epoch()).is_some());
+        assert_eq!(count(), "[280]");
+        other
+            .execute("INSERT INTO t VALUES ('x99')", [])
+            .expect("a commit elsewhere");
+        assert_eq!(count(), "[281]");
+    }
 
     #[test]
     fn only_the_canonical_form_takes_the_fast_path() {

@@ -1,0 +1,243 @@
+//! SQLite: answers of expensive reads, kept until the database changes.
+//!
+//! A read that scans (a filter on a column without an index, say) costs SQLite hundreds of
+//! microseconds however often it is asked; a read answered from here costs a hash lookup and one
+//! `PRAGMA data_version`. Only answers of statement texts that took at least [`EXPENSIVE_STEPS`]
+//! steps of SQLite's virtual machine are kept (a count of work done, unlike a time, is the same
+//! on a busy machine): a point read runs faster than it would be looked up. Which texts are
+//! expensive each reader connection learns for itself ([`Expensive`]).
+//!
+//! Freshness: SQLite's `PRAGMA data_version` changes on a connection whenever any other
+//! connection, of this process (the writer) or of another one, has committed since that
+//! connection last asked. Every cached read first asks its reader connection; a change empties
+//! the cache (the [`ReadCache::epoch`] moves on). An answer is stored under the epoch read before
+//! its statement ran, so it is never served once a commit that it may have missed was seen by
+//! any reader. A request therefore always sees every write committed before it arrived.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::{JsonRow, Statement};
+use crate::query::Value;
+
+/// Statements that took at least this many virtual-machine steps have their answers kept: a
+/// scan of a few thousand rows; a point read or a page of 50 rows takes hundreds.
+pub const EXPENSIVE_STEPS: i32 = 20_000;
+
+/// Statement texts a reader connection found expensive; at most this many are remembered.
+const EXPENSIVE_TEXTS: usize = 256;
+
+/// Cached answers of expensive reads.
+#[derive(Debug)]
+pub struct ReadCache {
+    max_bytes: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    epoch: u64,
+    /// Bytes held by `answers`: keys and JSON.
+    bytes: usize,
+    answers: HashMap<(Arc<str>, String), Cached>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    epoch: u64,
+    answer: Option<JsonRow>,
+}
+
+impl ReadCache {
+    /// A cache holding at most `max_bytes` of answers and statement texts; 0 keeps nothing.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            state: Mutex::default(),
+        }
+    }
+
+    /// Whether answers are kept at all.
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
+    /// The current epoch; answers stored under an older one are never served.
+    pub fn epoch(&self) -> u64 {
+        self.state().epoch
+    }
+
+    /// A reader saw the database change: every answer kept so far may be stale.
+    pub fn changed(&self) {
+        let mut state = self.state();
+        state.epoch += 1;
+        state.answers.clear();
+        state.bytes = 0;
+    }
+
+    /// The answer kept for this statement under `epoch`, if any.
+    pub fn get(&self, statement: &Statement, epoch: u64) -> Option<Option<JsonRow>> {
+        let key = (statement.sql.clone(), params_key(&statement.params));
+        let state = self.state();
+        state
+            .answers
+            .get(&key)
+            .filter(|cached| cached.epoch == epoch)
+            .map(|cached| cached.answer.clone())
+    }
+
+    /// Keeps an answer computed after `epoch` was read.
+    pub fn put(&self, statement: &Statement, epoch: u64, answer: &Option<JsonRow>) {
+        let key = (statement.sql.clone(), params_key(&statement.params));
+        let size = key.0.len() + key.1.len() + answer.as_ref().map_or(0, |a| a.json.len());
+        if size > self.max_bytes / 4 {
+            return;
+        }
+        let mut state = self.state();
+        if state.epoch != epoch || state.answers.contains_key(&key) {
+            return;
+        }
+        // Full: start over rather than track which answer is oldest.
+        if state.bytes + size > self.max_bytes {
+            state.answers.clear();
+            state.bytes = 0;
+        }
+        state.bytes += size;
+        let answer = answer.clone();
+        state.answers.insert(key, Cached { epoch, answer });
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The statement texts one reader connection found expensive.
+#[derive(Debug, Default)]
+pub struct Expensive(HashSet<Arc<str>>);
+
+impl Expensive {
+    pub fn contains(&self, statement: &Statement) -> bool {
+        self.0.contains(&statement.sql)
+    }
+
+    /// Notes a text after a run of `steps` virtual-machine steps.
+    pub fn note(&mut self, statement: &Statement, steps: i32) {
+        if steps < EXPENSIVE_STEPS {
+            return;
+        }
+        if self.0.len() >= EXPENSIVE_TEXTS {
+            self.0.clear();
+        }
+        self.0.insert(statement.sql.clone());
+    }
+}
+
+/// The parameters as one unambiguous text: a tag per value, texts prefixed by their length.
+fn params_key(params: &[Value]) -> String {
+    let mut key = String::new();
+    for param in params {
+        let _ = match param {
+            Value::Null => write!(key, "n;"),
+            Value::Bool(v) => write!(key, "b{};", u8::from(*v)),
+            Value::Int(v) => write!(key, "i{v};"),
+            Value::Float(v) => write!(key, "f{};", v.to_bits()),
+            Value::Text(v) => write!(key, "t{}:{v}", v.len()),
+            Value::Json(v) => {
+                let v = v.to_string();
+                write!(key, "j{}:{v}", v.len())
+            }
+        };
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(sql: &str, params: Vec<Value>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            params,
+            per_row: false,
+            writes: false,
+            sharing: super::super::Sharing::Read,
+        }
+    }
+
+    fn answer(json: &str) -> Option<JsonRow> {
+        Some(JsonRow {
+            json: json.into(),
+            count: None,
+        })
+    }
+
+    #[test]
+    fn parameters_that_print_alike_are_different_keys() {
+        assert_ne!(
+            params_key(&[Value::Text("a;i1;".into())]),
+            params_key(&[Value::Text("a".into()), Value::Int(1)])
+        );
+        assert_ne!(
+            params_key(&[Value::Int(1)]),
+            params_key(&[Value::Text("1".into())])
+        );
+    }
+
+    #[test]
+    fn an_answer_is_served_until_the_database_changes() {
+        let cache = ReadCache::new(1 << 20);
+        let read = statement("SELECT 1", vec![Value::Int(7)]);
+        let epoch = cache.epoch();
+        cache.put(&read, epoch, &answer("[1]"));
+        assert_eq!(cache.get(&read, epoch).unwrap().unwrap().json, "[1]");
+        let other = statement("SELECT 1", vec![Value::Int(8)]);
+        assert!(cache.get(&other, epoch).is_none());
+        cache.changed();
+        assert!(cache.get(&read, cache.epoch()).is_none());
+    }
+
+    #[test]
+    fn only_texts_that_took_many_steps_are_expensive() {
+        let mut expensive = Expensive::default();
+        let scan = statement("SELECT scan", vec![]);
+        let point = statement("SELECT point", vec![]);
+        expensive.note(&scan, EXPENSIVE_STEPS);
+        expensive.note(&point, 40);
+        assert!(expensive.contains(&scan));
+        assert!(!expensive.contains(&point));
+    }
+
+    #[test]
+    fn an_answer_computed_before_a_change_is_not_kept() {
+        let cache = ReadCache::new(1 << 20);
+        let read = statement("SELECT 1", vec![]);
+        let epoch = cache.epoch();
+        cache.changed();
+        cache.put(&read, epoch, &answer("[1]"));
+        assert!(cache.get(&read, cache.epoch()).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        // Each answer below takes 11 bytes ("SELECT n" and "[n]"): nine fit in 100.
+        let cache = ReadCache::new(100);
+        let reads: Vec<Statement> = (0..10)
+            .map(|n| statement(&format!("SELECT {n}"), vec![]))
+            .collect();
+        for (n, read) in reads.iter().enumerate() {
+            cache.put(read, 0, &answer(&format!("[{n}]")));
+        }
+        assert!(cache.get(&reads[0], 0).is_none(), "emptied for the tenth");
+        assert_eq!(cache.get(&reads[9], 0).unwrap().unwrap().json, "[9]");
+        let large = statement("SELECT 1", vec![Value::Text("x".repeat(20))]);
+        cache.put(&large, 0, &answer("[1]"));
+        assert!(
+            cache.get(&large, 0).is_none(),
+            "larger than a quarter of the cache"
+        );
+        assert!(!ReadCache::new(0).enabled());
+    }
+}
