@@ -132,19 +132,22 @@ impl Coalescer {
                     }
                 }
                 // The database refused the statement and rolled it back whole: each member runs
-                // alone, for its own answer or error. Any other failure (the connection) may have
-                // come after a write committed, so a write is not run again.
+                // alone, for its own answer or error. Any other failure is every member's: no
+                // connection came free in time (running them one by one would wait once each),
+                // or the connection broke, maybe after a write committed.
                 Err(error) => {
-                    let again =
-                        sharing == Sharing::Read || matches!(error, sqlx::Error::Database(_));
+                    let again = matches!(error, sqlx::Error::Database(_));
+                    let busy = matches!(error, sqlx::Error::PoolTimedOut);
                     let failure = error.to_string();
                     for (params, reply) in batch {
                         let answer = if again {
                             fetch_postgres(&pool, &statement(&sql, &sharing, params))
                                 .await
                                 .map_err(DbError::from)
+                        } else if busy {
+                            Err(DbError::Busy)
                         } else {
-                            Err(DbError::SharedWrite(failure.clone()))
+                            Err(DbError::Combined(failure.clone()))
                         };
                         let _ = reply.send(answer);
                     }

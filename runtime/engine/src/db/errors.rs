@@ -26,10 +26,10 @@ pub enum DbError {
     /// No connection (or, on SQLite, the writer) became free within the acquire timeout.
     #[error("timed out waiting for a database connection")]
     Busy,
-    /// A write combined with concurrent ones failed outside the database (its connection), so
-    /// whether it committed is unknown; it is not run again.
-    #[error("a combined write failed on its connection: {0}")]
-    SharedWrite(String),
+    /// A statement combined with concurrent ones failed outside the database (its connection
+    /// broke); a write may have committed, so it is not run again.
+    #[error("a combined statement failed on its connection: {0}")]
+    Combined(String),
 }
 
 /// The constraint violations and data errors a client can cause.
