@@ -44,7 +44,7 @@ const WRITER_CHECKPOINT_EVERY: usize = 10;
 /// from the operating system's file cache, in microseconds. Each serving thread has a reader
 /// connection of its own, each with its own cache; at the default, they were a quarter of the
 /// runtime's peak memory under load.
-const READER_CACHE_KIB: i64 = 512;
+const READER_CACHE_KIB: i64 = 1024;
 const WRITER_CACHE_KIB: i64 = 1024;
 
 /// How long a statement waits for a lock another process holds before it fails as busy.
