@@ -12,11 +12,14 @@
 //! connection last asked. Every cached read first asks its reader connection; a change empties
 //! the cache (the [`ReadCache::epoch`] moves on). An answer is stored under the epoch read before
 //! its statement ran, so it is never served once a commit that it may have missed was seen by
-//! any reader. A request therefore always sees every write committed before it arrived.
+//! any reader. A request therefore always sees every write committed before it arrived. An
+//! answer is also at most [`MAX_AGE`] old, for views whose rows depend on the clock
+//! (`date('now')`), which no commit changes.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::{JsonRow, Statement};
 use crate::query::Value;
@@ -24,6 +27,9 @@ use crate::query::Value;
 /// Statements that took at least this many virtual-machine steps have their answers kept: a
 /// scan of a few thousand rows; a point read or a page of 50 rows takes hundreds.
 pub const EXPENSIVE_STEPS: i32 = 20_000;
+
+/// How long an answer is served at most, commits or not.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
 
 /// Statement texts a reader connection found expensive; at most this many are remembered.
 const EXPENSIVE_TEXTS: usize = 256;
@@ -46,6 +52,7 @@ struct State {
 #[derive(Debug)]
 struct Cached {
     epoch: u64,
+    stored: Instant,
     answer: Option<JsonRow>,
 }
 
@@ -83,20 +90,24 @@ impl ReadCache {
         state
             .answers
             .get(&key)
-            .filter(|cached| cached.epoch == epoch)
+            .filter(|cached| cached.epoch == epoch && cached.stored.elapsed() < MAX_AGE)
             .map(|cached| cached.answer.clone())
     }
 
-    /// Keeps an answer computed after `epoch` was read.
+    /// Keeps an answer computed after `epoch` was read, in place of any older one.
     pub fn put(&self, statement: &Statement, epoch: u64, answer: &Option<JsonRow>) {
         let key = (statement.sql.clone(), params_key(&statement.params));
-        let size = key.0.len() + key.1.len() + answer.as_ref().map_or(0, |a| a.json.len());
+        let key_len = key.0.len() + key.1.len();
+        let size = key_len + json_len(answer);
         if size > self.max_bytes / 4 {
             return;
         }
         let mut state = self.state();
-        if state.epoch != epoch || state.answers.contains_key(&key) {
+        if state.epoch != epoch {
             return;
+        }
+        if let Some(old) = state.answers.remove(&key) {
+            state.bytes -= key_len + json_len(&old.answer);
         }
         // Full: start over rather than track which answer is oldest.
         if state.bytes + size > self.max_bytes {
@@ -104,13 +115,21 @@ impl ReadCache {
             state.bytes = 0;
         }
         state.bytes += size;
-        let answer = answer.clone();
-        state.answers.insert(key, Cached { epoch, answer });
+        let cached = Cached {
+            epoch,
+            stored: Instant::now(),
+            answer: answer.clone(),
+        };
+        state.answers.insert(key, cached);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn json_len(answer: &Option<JsonRow>) -> usize {
+    answer.as_ref().map_or(0, |a| a.json.len())
 }
 
 /// The statement texts one reader connection found expensive.
@@ -208,6 +227,20 @@ mod tests {
         expensive.note(&point, 40);
         assert!(expensive.contains(&scan));
         assert!(!expensive.contains(&point));
+    }
+
+    #[test]
+    fn an_answer_is_served_for_at_most_max_age() {
+        let cache = ReadCache::new(1 << 20);
+        let read = statement("SELECT date('now')", vec![]);
+        cache.put(&read, 0, &answer("[1]"));
+        assert!(cache.get(&read, 0).is_some());
+        for cached in cache.state().answers.values_mut() {
+            cached.stored -= MAX_AGE;
+        }
+        assert!(cache.get(&read, 0).is_none());
+        cache.put(&read, 0, &answer("[2]"));
+        assert_eq!(cache.get(&read, 0).unwrap().unwrap().json, "[2]");
     }
 
     #[test]
