@@ -235,14 +235,11 @@ fn combine_reads(sql: &str, members: usize) -> String {
     let pieces = pieces(sql);
     let params = max_param(&pieces);
     let mut out = String::with_capacity((sql.len() + 32) * members);
-    for member in 0..members {
-        if member > 0 {
-            out.push_str(" UNION ALL ");
-        }
+    push_members(&mut out, members, " UNION ALL ", |out, member| {
         let _ = write!(out, "SELECT {member}, q.* FROM (");
-        push_renumbered(&mut out, &pieces, member * params);
+        push_renumbered(out, &pieces, member * params);
         out.push_str(") q");
-    }
+    });
     out
 }
 
@@ -259,23 +256,33 @@ fn combine_inserts(
     let answer = pieces(&sql[answer.clone()]);
     let mut out = String::with_capacity((sql.len() + 64) * members);
     out.push_str("WITH ");
-    for member in 0..members {
-        if member > 0 {
-            out.push_str(", ");
-        }
+    push_members(&mut out, members, ", ", |out, member| {
         let _ = write!(out, "w{member} AS (");
-        push_renumbered(&mut out, &write, member * params);
+        push_renumbered(out, &write, member * params);
         out.push_str(" RETURNING *)");
-    }
+    });
+    out.push(' ');
+    push_members(&mut out, members, " UNION ALL ", |out, member| {
+        let _ = write!(out, "SELECT {member}, (SELECT ");
+        push_renumbered(out, &answer, member * params);
+        let _ = write!(out, " FROM w{member} w)");
+    });
+    out
+}
+
+/// Writes each member's part, separated.
+fn push_members(
+    out: &mut String,
+    members: usize,
+    separator: &str,
+    mut part: impl FnMut(&mut String, usize),
+) {
     for member in 0..members {
         if member > 0 {
-            out.push_str(" UNION ALL");
+            out.push_str(separator);
         }
-        let _ = write!(out, " SELECT {member}, (SELECT ");
-        push_renumbered(&mut out, &answer, member * params);
-        let _ = write!(out, " FROM w{member} w)");
+        part(out, member);
     }
-    out
 }
 
 fn max_param(pieces: &[Piece<'_>]) -> usize {
@@ -349,6 +356,17 @@ mod tests {
         assert_eq!(
             combine_reads(sql, 2),
             r#"SELECT 0, q.* FROM (SELECT json_build_object('a$1', t."b$2")::text FROM "t" t WHERE t."id" = $1 AND t."at" > $2::timestamp LIMIT 1) q UNION ALL SELECT 1, q.* FROM (SELECT json_build_object('a$1', t."b$2")::text FROM "t" t WHERE t."id" = $3 AND t."at" > $4::timestamp LIMIT 1) q"#
+        );
+    }
+
+    #[test]
+    fn combined_inserts_write_each_member_in_its_own_cte() {
+        let sql = r#"WITH w AS (INSERT INTO "t" ("a") VALUES ($1) RETURNING *) SELECT json_agg(w."a") FROM w"#;
+        let write = sql.find("INSERT").unwrap()..sql.find(" RETURNING").unwrap();
+        let answer = sql.find("json_agg").unwrap()..sql.find(" FROM w").unwrap();
+        assert_eq!(
+            combine_inserts(sql, &write, &answer, 2),
+            r#"WITH w0 AS (INSERT INTO "t" ("a") VALUES ($1) RETURNING *), w1 AS (INSERT INTO "t" ("a") VALUES ($2) RETURNING *) SELECT 0, (SELECT json_agg(w."a") FROM w0 w) UNION ALL SELECT 1, (SELECT json_agg(w."a") FROM w1 w)"#
         );
     }
 
