@@ -195,7 +195,6 @@ fn statement(sql: &Arc<str>, sharing: &Sharing, params: Vec<Value>) -> Statement
         sql: sql.clone(),
         params,
         per_row: false,
-        writes: *sharing != Sharing::Read,
         sharing: sharing.clone(),
     }
 }

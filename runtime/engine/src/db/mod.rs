@@ -63,10 +63,16 @@ pub struct Statement {
     /// The statement answers one JSON object per row (SQLite `RETURNING`) rather than one JSON
     /// value; running it joins the rows into an array.
     pub per_row: bool,
-    /// The statement writes (SQLite runs it on the writer connection).
-    pub writes: bool,
-    /// Whether, on PostgreSQL, it may share one statement with concurrent ones of the same text.
+    /// Whether it reads or writes, and whether, on PostgreSQL, it may share one statement with
+    /// concurrent ones of the same text.
     pub sharing: Sharing,
+}
+
+impl Statement {
+    /// The statement writes (SQLite runs it on the writer connection).
+    pub fn writes(&self) -> bool {
+        self.sharing != Sharing::Read
+    }
 }
 
 /// How concurrent statements of one text may run as one statement on PostgreSQL.
@@ -82,7 +88,7 @@ pub enum Sharing {
         write: std::ops::Range<usize>,
         answer: std::ops::Range<usize>,
     },
-    /// Runs alone.
+    /// Any other write: runs alone.
     Alone,
 }
 
@@ -176,7 +182,7 @@ impl Database {
     /// `None` when it answers no row or NULL. Per-row statements answer a JSON array.
     pub async fn fetch_json(&self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
         Ok(match self {
-            Self::Sqlite(lite) if statement.writes || statement.per_row => {
+            Self::Sqlite(lite) if statement.writes() || statement.per_row => {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,

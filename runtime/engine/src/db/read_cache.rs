@@ -181,7 +181,6 @@ mod tests {
             sql: sql.into(),
             params,
             per_row: false,
-            writes: false,
             sharing: super::super::Sharing::Read,
         }
     }

@@ -385,7 +385,6 @@ mod tests {
             sql: "SELECT json_array(count(*)) FROM t WHERE x LIKE ?1".into(),
             params: vec![Value::Text("%99%".into())],
             per_row: false,
-            writes: false,
             sharing: super::super::Sharing::Read,
         };
         let count = || store.read(&scan).expect("read").expect("a row").json;

@@ -64,7 +64,7 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
             returning,
         } => builder.delete(*entity, filter, returning),
     }
-    let writes = !matches!(
+    let reads = matches!(
         operation,
         Operation::List { .. } | Operation::One { .. } | Operation::Count { .. }
     );
@@ -72,11 +72,10 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
         sql: builder.sql.into(),
         params: builder.params,
         per_row: builder.per_row,
-        writes,
-        sharing: if writes {
-            builder.sharing
-        } else {
+        sharing: if reads {
             Sharing::Read
+        } else {
+            builder.sharing
         },
     }
 }
