@@ -74,45 +74,51 @@ fn document_response(rendered: anyhow::Result<&str>, content_type: &'static str)
     }
 }
 
-/// Mounts the documents and Swagger UI. Other methods on these paths answer 405.
+/// Mounts the documents and Swagger UI, in one scope so that other requests pass it with a
+/// prefix check. Other methods on these paths answer 405.
 pub fn configure(cfg: &mut web::ServiceConfig, docs: &Arc<Documentation>) {
     let only_get = || web::to(|req: HttpRequest| async move { method_not_allowed(&req, "GET") });
+    let below = |path: &'static str| &path[UI_PATH.len()..];
     let json = docs.clone();
-    cfg.service(
-        web::resource(JSON_PATH)
-            .route(web::get().to(move || {
-                let response = document_response(json.json(), "application/json");
-                async move { response }
-            }))
-            .default_service(only_get()),
-    );
     let yaml = docs.clone();
-    cfg.service(
-        web::resource(YAML_PATH)
-            .route(web::get().to(move || {
-                let response = document_response(yaml.yaml(), "application/yaml");
-                async move { response }
-            }))
-            .default_service(only_get()),
-    );
-    // Swagger UI's page loads its assets relative to itself, so it lives at `/documentation/`.
-    cfg.service(
-        web::resource(UI_PATH)
-            .route(web::get().to(|| async {
-                HttpResponse::MovedPermanently()
-                    .insert_header((header::LOCATION, format!("{UI_PATH}/")))
-                    .finish()
-            }))
-            .default_service(only_get()),
-    );
     let ui = docs.ui.clone();
     cfg.service(
-        web::resource(format!("{UI_PATH}/{{asset:.*}}"))
-            .route(web::get().to(move |req: HttpRequest| {
-                let ui = ui.clone();
-                async move { asset(&req, ui) }
-            }))
-            .default_service(only_get()),
+        web::scope(UI_PATH)
+            .service(
+                web::resource(below(JSON_PATH))
+                    .route(web::get().to(move || {
+                        let response = document_response(json.json(), "application/json");
+                        async move { response }
+                    }))
+                    .default_service(only_get()),
+            )
+            .service(
+                web::resource(below(YAML_PATH))
+                    .route(web::get().to(move || {
+                        let response = document_response(yaml.yaml(), "application/yaml");
+                        async move { response }
+                    }))
+                    .default_service(only_get()),
+            )
+            // Swagger UI's page loads its assets relative to itself, so it lives at
+            // `/documentation/`.
+            .service(
+                web::resource("")
+                    .route(web::get().to(|| async {
+                        HttpResponse::MovedPermanently()
+                            .insert_header((header::LOCATION, format!("{UI_PATH}/")))
+                            .finish()
+                    }))
+                    .default_service(only_get()),
+            )
+            .service(
+                web::resource("/{asset:.*}")
+                    .route(web::get().to(move |req: HttpRequest| {
+                        let ui = ui.clone();
+                        async move { asset(&req, ui) }
+                    }))
+                    .default_service(only_get()),
+            ),
     );
 }
 

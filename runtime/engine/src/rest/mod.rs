@@ -19,20 +19,44 @@ mod body;
 mod handlers;
 pub mod params;
 
+use std::collections::HashMap;
+
 use actix_web::http::{Method, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, Scope, web};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{AppModel, RelationKind};
 
+/// An app's own route below a table's path (`/customers/{id}/contact`), mounted inside that
+/// table's scope by its path below it (`/{id}/contact`).
+pub struct TableRoute {
+    /// Path segments below the table's path; `None` when the pattern can span segments.
+    pub segments: Option<usize>,
+    pub resource: Resource,
+}
+
 /// Registers every generated route of a model, one scope per table so a request is matched
-/// against its own table's few routes only. The handlers find the app's
-/// [`crate::api::ApiContext`] in the app data.
-pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
+/// against its own table's few routes only, and the apps' own routes below each table's path
+/// (`custom`, by table path), each before the generated routes it could shadow. The handlers
+/// find the app's [`crate::api::ApiContext`] in the app data.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    model: &AppModel,
+    custom: &mut HashMap<String, Vec<TableRoute>>,
+) {
     for (index, entity) in model.entities.iter().enumerate() {
         let writable = entity.is_writable();
-        let mut scope =
-            web::scope(&format!("/{}", entity.plural)).default_service(web::to(no_route));
+        let mut own = custom.remove(&entity.plural).unwrap_or_default();
+        // A request only matches patterns of its own segment count: an own route goes before the
+        // generated routes of as many segments, and after those of fewer, which then never try
+        // its pattern on their requests.
+        own.sort_by_key(|r| r.segments.map_or(0, |s| s + 1));
+        let mut own = own.into_iter().peekable();
+        let mut scope = mount_through(
+            web::scope(&format!("/{}", entity.plural)).default_service(web::to(no_route)),
+            &mut own,
+            0,
+        );
         let mut collection =
             web::resource("").route(web::get().to(move |req, ctx| handlers::list(req, ctx, index)));
         if writable {
@@ -58,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
             writable,
             &entity.plural,
         )));
+        scope = mount_through(scope, &mut own, 1);
 
         if let Some(key) = entity.primary_key {
             let mut item = web::resource("/{id}")
@@ -82,6 +107,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
             };
             scope =
                 scope.service(item.default_service(not_allowed(allowed, writable, &entity.plural)));
+            scope = mount_through(scope, &mut own, 2);
 
             for (relation_index, relation) in entity.relations.iter().enumerate() {
                 if relation.kind == RelationKind::OneToMany && relation.local_field != key {
@@ -97,8 +123,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
                     );
             }
         }
-        cfg.service(scope);
+        cfg.service(own.fold(scope, |scope, route| scope.service(route.resource)));
     }
+}
+
+/// Mounts the next own routes of at most `segments` segments (or spanning segments).
+fn mount_through(
+    mut scope: Scope,
+    own: &mut std::iter::Peekable<impl Iterator<Item = TableRoute>>,
+    segments: usize,
+) -> Scope {
+    while let Some(route) = own.next_if(|r| r.segments.is_none_or(|s| s <= segments)) {
+        scope = scope.service(route.resource);
+    }
+    scope
 }
 
 /// The 404 of a path no route serves, in the product's error format.

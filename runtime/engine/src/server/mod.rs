@@ -7,6 +7,7 @@ mod compose;
 mod prepare;
 mod start_page;
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
@@ -273,24 +274,65 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
             async move { start_page::response(&page) }
         }),
     );
-    openapi::serve::configure(cfg, &served.documentation);
+    let model = served.context.model();
+    let mut below_tables: HashMap<String, Vec<rest::TableRoute>> = HashMap::new();
     for (context, app) in &served.custom {
         let mut paths: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).collect();
         paths.dedup();
         for path in paths {
-            let mut resource = web::resource(path).app_data(context.clone());
-            let mut allowed: Vec<String> = Vec::new();
-            for route in app.routes.iter().filter(|r| r.path == path) {
-                resource = resource.route(route.route());
-                allowed.push(route.method.to_string());
+            match below_table(path, model) {
+                Some((plural, below)) => {
+                    below_tables
+                        .entry(plural.to_string())
+                        .or_default()
+                        .push(rest::TableRoute {
+                            segments: segments(below),
+                            resource: custom_resource(context, app, path, below),
+                        })
+                }
+                None => {
+                    cfg.service(custom_resource(context, app, path, path));
+                }
             }
-            let allowed = allowed.join(", ");
-            cfg.service(resource.default_service(web::to(move |req: HttpRequest| {
-                let allowed = allowed.clone();
-                async move { rest::method_not_allowed(&req, &allowed) }
-            })));
         }
     }
+    openapi::serve::configure(cfg, &served.documentation);
     graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
-    rest::configure(cfg, served.context.model());
+    rest::configure(cfg, model, &mut below_tables);
+}
+
+/// The table whose path starts a custom route's path, and the rest of the path.
+fn below_table<'p>(path: &'p str, model: &AppModel) -> Option<(&'p str, &'p str)> {
+    let rest = path.strip_prefix('/')?;
+    let (first, below) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+    model
+        .entities
+        .iter()
+        .any(|e| e.plural == first)
+        .then_some((first, below))
+}
+
+/// The path segments of a pattern; `None` when a segment's own regex could span several.
+fn segments(pattern: &str) -> Option<usize> {
+    (!pattern.contains([':', '*'])).then(|| pattern.matches('/').count())
+}
+
+/// One custom path of an app, at `pattern`: its routes, and a 405 naming them for other methods.
+fn custom_resource(
+    context: &web::Data<ApiContext>,
+    app: &App,
+    path: &str,
+    pattern: &str,
+) -> actix_web::Resource {
+    let mut resource = web::resource(pattern).app_data(context.clone());
+    let mut allowed: Vec<String> = Vec::new();
+    for route in app.routes.iter().filter(|r| r.path == path) {
+        resource = resource.route(route.route());
+        allowed.push(route.method.to_string());
+    }
+    let allowed = allowed.join(", ");
+    resource.default_service(web::to(move |req: HttpRequest| {
+        let allowed = allowed.clone();
+        async move { rest::method_not_allowed(&req, &allowed) }
+    }))
 }
