@@ -87,9 +87,25 @@ pub enum Sharing {
     Insert {
         write: std::ops::Range<usize>,
         answer: std::ops::Range<usize>,
+        /// Set for an insert of one row that leaves a generated key to the database: the
+        /// members' rows can then go into one multi-row `INSERT`.
+        one_row: Option<OneRow>,
     },
     /// Any other write: runs alone.
     Alone,
+}
+
+/// Where the parts of a one-row insert `INSERT INTO t (<columns>) VALUES (<values>)` sit in its
+/// text, and the generated key column, which numbers the rows in the order they are inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneRow {
+    /// `INSERT INTO t (<columns>)`.
+    pub head: std::ops::Range<usize>,
+    /// The values, without their parentheses.
+    pub values: std::ops::Range<usize>,
+    pub columns: usize,
+    /// The key column, quoted.
+    pub key: String,
 }
 
 /// Connecting failed.

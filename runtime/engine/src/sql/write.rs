@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use super::{Builder, ident};
-use crate::db::{Dialect, Sharing};
+use crate::catalog::Generated;
+use crate::db::{Dialect, OneRow, Sharing};
 use crate::model::Field;
 use crate::query::{Filter, Value};
 
@@ -29,6 +30,7 @@ impl Builder<'_> {
             }
         }
         let mut sql = format!("INSERT INTO {}", ident(&entity.table));
+        let mut one_row = None;
         if columns.is_empty() {
             sql.push_str(" DEFAULT VALUES");
         } else {
@@ -36,7 +38,10 @@ impl Builder<'_> {
                 .iter()
                 .map(|&i| ident(&entity.fields[i].column))
                 .collect();
-            let _ = write!(sql, " ({}) VALUES ", names.join(", "));
+            let _ = write!(sql, " ({})", names.join(", "));
+            let head = 0..sql.len();
+            sql.push_str(" VALUES ");
+            let values_at = sql.len();
             let mut tuples = Vec::with_capacity(rows.len());
             for row in rows {
                 let values: Vec<String> = columns
@@ -49,9 +54,31 @@ impl Builder<'_> {
                 tuples.push(format!("({})", values.join(", ")));
             }
             sql.push_str(&tuples.join(", "));
+            let generated_key = entity.primary_key.filter(|key| {
+                entity.fields[*key].generated == Generated::Identity && !columns.contains(key)
+            });
+            if let (Some(key), [_]) = (generated_key, rows) {
+                one_row = Some(OneRow {
+                    head,
+                    values: values_at + 1..sql.len() - 1,
+                    columns: columns.len(),
+                    key: ident(&entity.fields[key].column),
+                });
+            }
         }
         if let Some((write, answer)) = self.finish_write(sql, entity, returning) {
-            self.sharing = Sharing::Insert { write, answer };
+            // The ranges so far are inside the write, which the statement starts after its
+            // opening `WITH w AS (`.
+            let one_row = one_row.map(|row| OneRow {
+                head: row.head.start + write.start..row.head.end + write.start,
+                values: row.values.start + write.start..row.values.end + write.start,
+                ..row
+            });
+            self.sharing = Sharing::Insert {
+                write,
+                answer,
+                one_row,
+            };
         }
     }
 
