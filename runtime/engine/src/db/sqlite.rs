@@ -5,8 +5,9 @@
 //! (a point read from the page cache takes microseconds). Here, through rusqlite on the same
 //! `libsqlite3-sys`, a read takes an idle reader connection, runs on the calling thread and puts
 //! the connection back; every write and transaction goes through the one writer connection,
-//! behind an async lock, so writers queue without blocking the threads that serve reads. WAL mode
-//! keeps readers and the writer from waiting on each other.
+//! behind an async lock, so writers queue without blocking the threads that serve reads, and
+//! queued writes commit together ([`super::group_commit`]). WAL mode keeps readers and the
+//! writer from waiting on each other.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +18,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags, StatementStatus, ToSql};
 use tokio::sync::OwnedMutexGuard;
 
+use super::group_commit::WriteQueue;
 use super::read_cache::{Expensive, ReadCache};
 use super::{DbError, JsonRow, Statement};
 use crate::query::Value;
@@ -68,6 +70,8 @@ pub struct SqliteStore {
     /// Answers of expensive reads, until the database changes.
     cache: ReadCache,
     writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// Writes waiting for the writer.
+    writes: Arc<WriteQueue>,
     /// How long a write waits for the writer before it fails as busy.
     acquire_timeout: Duration,
     /// Dropped with the store, which stops the checkpointer.
@@ -94,6 +98,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             cache: ReadCache::new(cache_bytes),
             writer,
+            writes: Arc::default(),
             acquire_timeout,
             _checkpointer: checkpointer,
         })
@@ -137,12 +142,12 @@ impl SqliteStore {
         Ok(answer)
     }
 
-    /// Runs a writing statement on the writer connection, once it is free.
+    /// Runs a writing statement on the writer connection, once it is free, in one transaction
+    /// with the writes queued beside it.
     pub async fn write(&self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
-        let writer = tokio::time::timeout(self.acquire_timeout, self.writer.lock())
+        self.writes
+            .write(&self.writer, self.acquire_timeout, statement)
             .await
-            .map_err(|_| DbError::Busy)?;
-        Ok(fetch(&writer, statement)?)
     }
 
     /// Takes the writer and its write lock (`BEGIN IMMEDIATE`), so the transaction never fails
@@ -290,7 +295,7 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 
 /// Runs a statement and reads its JSON (first column) and count (second column); a per-row
 /// statement's rows are joined into one JSON array.
-fn fetch(conn: &Connection, statement: &Statement) -> rusqlite::Result<Option<JsonRow>> {
+pub(super) fn fetch(conn: &Connection, statement: &Statement) -> rusqlite::Result<Option<JsonRow>> {
     run(&mut conn.prepare_cached(&statement.sql)?, statement)
 }
 
