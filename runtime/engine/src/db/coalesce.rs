@@ -194,10 +194,10 @@ impl Coalescer {
             let n = queue.combined.len() + 2;
             let combined = match &queue.sharing {
                 Sharing::Insert {
-                    one_row: Some(one_row),
+                    write,
                     answer,
-                    ..
-                } => combine_rows(sql, one_row, answer, n),
+                    one_row: Some(one_row),
+                } => combine_rows(sql, write, one_row, answer, n),
                 Sharing::Insert { write, answer, .. } => combine_inserts(sql, write, answer, n),
                 _ => combine_reads(sql, n),
             };
@@ -289,16 +289,23 @@ fn combine_inserts(
 /// `members` copies of a one-row insert as one multi-row insert. The rows go in in member
 /// order (`ORDER BY` below the insert), so the generated keys rise in member order, and each
 /// row's rank by key is its member number: PostgreSQL promises no order for `RETURNING`.
-fn combine_rows(sql: &str, row: &OneRow, answer: &Range<usize>, members: usize) -> String {
+fn combine_rows(
+    sql: &str,
+    write: &Range<usize>,
+    row: &OneRow,
+    answer: &Range<usize>,
+    members: usize,
+) -> String {
     let params = max_param(&pieces(sql));
-    let values = pieces(&sql[row.values.clone()]);
+    let write = &sql[write.clone()];
+    let values = pieces(&write[row.values.clone()]);
     let answer = pieces(&sql[answer.clone()]);
     let columns: Vec<String> = (1..=row.columns).map(|c| format!("v.c{c}")).collect();
     let mut out = String::with_capacity((sql.len() + 32) * members);
     let _ = write!(
         out,
         "WITH w AS ({} SELECT {} FROM (VALUES ",
-        &sql[row.head.clone()],
+        &write[row.head.clone()],
         columns.join(", ")
     );
     push_members(&mut out, members, ", ", |out, member| {
@@ -427,16 +434,16 @@ mod tests {
     #[test]
     fn combined_one_row_inserts_number_members_by_generated_key() {
         let sql = r#"WITH w AS (INSERT INTO "t" ("a", "b") VALUES ($1, $2::date) RETURNING *) SELECT json_agg(w."id") FROM w"#;
-        let write_at = sql.find("INSERT").unwrap();
+        let write = sql.find("INSERT").unwrap()..sql.find(" RETURNING").unwrap();
         let row = OneRow {
-            head: write_at..sql.find(" VALUES").unwrap(),
-            values: sql.find("$1").unwrap()..sql.find(") RETURNING").unwrap(),
+            head: 0..sql[write.clone()].find(" VALUES").unwrap(),
+            values: sql[write.clone()].find("$1").unwrap()..sql[write.clone()].len() - 1,
             columns: 2,
             key: r#""id""#.into(),
         };
         let answer = sql.find("json_agg").unwrap()..sql.find(" FROM w").unwrap();
         assert_eq!(
-            combine_rows(sql, &row, &answer, 2),
+            combine_rows(sql, &write, &row, &answer, 2),
             r#"WITH w AS (INSERT INTO "t" ("a", "b") SELECT v.c1, v.c2 FROM (VALUES ($1, $2::date, 0), ($3, $4::date, 1)) v(c1, c2, m) ORDER BY v.m RETURNING *) SELECT (w."runtime member" - 1)::int4, json_agg(w."id") FROM (SELECT w.*, row_number() OVER (ORDER BY w."id") AS "runtime member" FROM w) w GROUP BY w."runtime member""#
         );
     }

@@ -97,7 +97,8 @@ pub enum Sharing {
 }
 
 /// Where the parts of a one-row insert `INSERT INTO t (<columns>) VALUES (<values>)` sit in its
-/// text, and the generated key column, which numbers the rows in the order they are inserted.
+/// write (the text of [`Sharing::Insert`]'s `write`), and the generated key column, which numbers
+/// the rows in the order they are inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneRow {
     /// `INSERT INTO t (<columns>)`.

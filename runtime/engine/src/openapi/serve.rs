@@ -78,28 +78,22 @@ fn document_response(rendered: anyhow::Result<&str>, content_type: &'static str)
 /// prefix check. Other methods on these paths answer 405.
 pub fn configure(cfg: &mut web::ServiceConfig, docs: &Arc<Documentation>) {
     let only_get = || web::to(|req: HttpRequest| async move { method_not_allowed(&req, "GET") });
-    let below = |path: &'static str| &path[UI_PATH.len()..];
-    let json = docs.clone();
-    let yaml = docs.clone();
+    let document = |path: &'static str,
+                    render: fn(&Documentation) -> anyhow::Result<&str>,
+                    content_type: &'static str| {
+        let docs = docs.clone();
+        web::resource(&path[UI_PATH.len()..])
+            .route(web::get().to(move || {
+                let response = document_response(render(&docs), content_type);
+                async move { response }
+            }))
+            .default_service(only_get())
+    };
     let ui = docs.ui.clone();
     cfg.service(
         web::scope(UI_PATH)
-            .service(
-                web::resource(below(JSON_PATH))
-                    .route(web::get().to(move || {
-                        let response = document_response(json.json(), "application/json");
-                        async move { response }
-                    }))
-                    .default_service(only_get()),
-            )
-            .service(
-                web::resource(below(YAML_PATH))
-                    .route(web::get().to(move || {
-                        let response = document_response(yaml.yaml(), "application/yaml");
-                        async move { response }
-                    }))
-                    .default_service(only_get()),
-            )
+            .service(document(JSON_PATH, Documentation::json, "application/json"))
+            .service(document(YAML_PATH, Documentation::yaml, "application/yaml"))
             // Swagger UI's page loads its assets relative to itself, so it lives at
             // `/documentation/`.
             .service(

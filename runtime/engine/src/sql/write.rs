@@ -67,13 +67,6 @@ impl Builder<'_> {
             }
         }
         if let Some((write, answer)) = self.finish_write(sql, entity, returning) {
-            // The ranges so far are inside the write, which the statement starts after its
-            // opening `WITH w AS (`.
-            let one_row = one_row.map(|row| OneRow {
-                head: row.head.start + write.start..row.head.end + write.start,
-                values: row.values.start + write.start..row.values.end + write.start,
-                ..row
-            });
             self.sharing = Sharing::Insert {
                 write,
                 answer,
