@@ -85,6 +85,10 @@ impl WriteQueue {
                     }
                 }
             }
+            // The batch ran on this serving thread, whose other requests (the answers just sent
+            // among them) waited meanwhile; an uncontended lock does not yield, so without this
+            // a steady stream of writes kept them waiting for many batches in a row.
+            tokio::task::yield_now().await;
         }
     }
 }
