@@ -38,8 +38,8 @@ pub struct DatabaseConfig {
     /// Seconds a request waits for a free connection (SQLite writes: for the writer) before it
     /// gets a 503.
     pub acquire_timeout_secs: u64,
-    /// SQLite: bytes of answers of expensive reads (scans) kept until the next commit; 0 = none.
-    pub sqlite_read_cache_bytes: usize,
+    /// Bytes of answers of expensive reads (scans) kept until the next commit; 0 = none.
+    pub read_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ impl Default for DatabaseConfig {
             url: DatabaseUrl::new("sqlite://data/runtime.sqlite"),
             max_connections: 10,
             acquire_timeout_secs: 5,
-            sqlite_read_cache_bytes: 4 * 1024 * 1024,
+            read_cache_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tokio::sync::oneshot;
@@ -55,7 +56,15 @@ const MAX_BATCH: usize = 32;
 /// PostgreSQL's limit on bound parameters in one statement.
 const MAX_PARAMS: usize = u16::MAX as usize;
 
-type Reply = oneshot::Sender<Result<Option<JsonRow>, DbError>>;
+type Reply = oneshot::Sender<Result<Timed, DbError>>;
+
+/// A statement's answer, and the database's time for it: the run of the statement that answered
+/// it, shared out among the distinct members of that statement.
+#[derive(Debug)]
+pub(super) struct Timed {
+    pub answer: Option<JsonRow>,
+    pub cost: Duration,
+}
 /// A waiting statement's parameters and where its answer goes.
 type Member = (Vec<Value>, Reply);
 
@@ -80,7 +89,7 @@ impl Coalescer {
         self: &Arc<Self>,
         pool: &PgPool,
         statement: &Statement,
-    ) -> Result<Option<JsonRow>, DbError> {
+    ) -> Result<Timed, DbError> {
         let (reply, answer) = oneshot::channel();
         let start_runner = {
             let mut queues = self.queues();
@@ -128,6 +137,8 @@ impl Coalescer {
                     })
                 })
                 .collect();
+            let started = Instant::now();
+            let shares = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
             let answers = match distinct.as_slice() {
                 [params] => fetch_postgres(&pool, &statement(&sql, &sharing, params.to_vec()))
                     .await
@@ -139,8 +150,10 @@ impl Coalescer {
             };
             match answers {
                 Ok(answers) => {
+                    let cost = started.elapsed() / shares;
                     for ((_, reply), slot) in batch.into_iter().zip(slots) {
-                        let _ = reply.send(Ok(answers[slot].clone()));
+                        let answer = answers[slot].clone();
+                        let _ = reply.send(Ok(Timed { answer, cost }));
                     }
                 }
                 // The database refused the statement and rolled it back whole: each member runs
@@ -153,8 +166,13 @@ impl Coalescer {
                     let failure = error.to_string();
                     for (params, reply) in batch {
                         let answer = if again {
+                            let started = Instant::now();
                             fetch_postgres(&pool, &statement(&sql, &sharing, params))
                                 .await
+                                .map(|answer| Timed {
+                                    answer,
+                                    cost: started.elapsed(),
+                                })
                                 .map_err(DbError::from)
                         } else if busy {
                             Err(DbError::Busy)

@@ -158,12 +158,13 @@ impl Database {
                     source,
                 })?;
             }
-            let store = SqliteStore::open(path, acquire, config.sqlite_read_cache_bytes).map_err(
-                |source| ConnectError::Open {
-                    url: redacted.clone(),
-                    source,
-                },
-            )?;
+            let store =
+                SqliteStore::open(path, acquire, config.read_cache_bytes).map_err(|source| {
+                    ConnectError::Open {
+                        url: redacted.clone(),
+                        source,
+                    }
+                })?;
             Ok(Self::Sqlite(SqliteDb {
                 options: Arc::new(options),
                 store: Arc::new(store),
@@ -182,7 +183,11 @@ impl Database {
             let threads = u32::try_from(serving_threads.max(1)).unwrap_or(u32::MAX);
             let per_thread = (config.max_connections / threads).max(1);
             Ok(Self::Postgres(PgDb::new(
-                pool, options, per_thread, acquire,
+                pool,
+                options,
+                per_thread,
+                acquire,
+                config.read_cache_bytes,
             )))
         } else {
             Err(ConnectError::UnknownScheme { url: redacted })
@@ -204,14 +209,14 @@ impl Database {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,
-            Self::Postgres(pg) => {
-                let local = pg.local();
-                if statement.sharing == Sharing::Alone {
-                    fetch_postgres(&local.pool, statement).await?
-                } else {
-                    local.shared.fetch(&local.pool, statement).await?
+            Self::Postgres(pg) => match statement.sharing {
+                Sharing::Read => pg.read(statement).await?,
+                Sharing::Insert { .. } => {
+                    let local = pg.local();
+                    local.shared.fetch(&local.pool, statement).await?.answer
                 }
-            }
+                Sharing::Alone => fetch_postgres(&pg.local().pool, statement).await?,
+            },
         })
     }
 

@@ -1,22 +1,24 @@
-//! SQLite: answers of expensive reads, kept until the database changes.
+//! Answers of expensive reads, kept until the database changes (SQLite and PostgreSQL).
 //!
-//! A read that scans (a filter on a column without an index, say) costs SQLite hundreds of
-//! microseconds however often it is asked; a read answered from here costs a hash lookup and one
-//! `PRAGMA data_version`. Only answers of statement texts that took at least [`EXPENSIVE_STEPS`]
-//! steps of SQLite's virtual machine are kept (a count of work done, unlike a time, is the same
-//! on a busy machine): a point read runs faster than it would be looked up. Which texts are
-//! expensive each reader connection learns for itself ([`Expensive`]).
+//! A read that scans (a filter on a column without an index, say) costs the database hundreds of
+//! microseconds to milliseconds however often it is asked; a read answered from here costs a hash
+//! lookup and one cheap question to the database: has anything been committed since? Only answers
+//! of statement texts found expensive are kept ([`Expensive`]); a point read runs faster than it
+//! would be looked up.
 //!
-//! Freshness: SQLite's `PRAGMA data_version` changes on a connection whenever any other
+//! Freshness. SQLite: `PRAGMA data_version` changes on a connection whenever any other
 //! connection, of this process (the writer) or of another one, has committed since that
-//! connection last asked. Every cached read first asks its reader connection; a change empties
-//! the cache (the [`ReadCache::epoch`] moves on). An answer is stored under the epoch read before
-//! its statement ran, so it is never served once a commit that it may have missed was seen by
-//! any reader. A request therefore always sees every write committed before it arrived. An
-//! answer is also at most [`MAX_AGE`] old, for views whose rows depend on the clock
-//! (`date('now')`), which no commit changes.
+//! connection last asked; every cached read first asks its reader connection, and a change
+//! empties the cache (the [`ReadCache::epoch`] moves on). PostgreSQL: `pg_current_snapshot()`
+//! names the transactions a new statement would see as committed; two equal snapshots see the
+//! same rows, and any commit anywhere on the server since changes it. Every cached read first
+//! asks for it ([`ReadCache::at_version`]); a snapshot other than the last one seen empties the
+//! cache. On both, an answer is stored under the epoch read before its statement ran, so it is
+//! never served once a commit that it may have missed was seen: a request always sees every write
+//! committed before it arrived. An answer is also at most [`MAX_AGE`] old, for views whose rows
+//! depend on the clock (`date('now')`), which no commit changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -24,8 +26,9 @@ use std::time::{Duration, Instant};
 use super::{JsonRow, Statement};
 use crate::query::Value;
 
-/// Statements that took at least this many virtual-machine steps have their answers kept: a
-/// scan of a few thousand rows; a point read or a page of 50 rows takes hundreds.
+/// SQLite statements that took at least this many virtual-machine steps (a count of work done,
+/// unlike a time, the same on a busy machine) have their answers kept: a scan of a few thousand
+/// rows; a point read or a page of 50 rows takes hundreds.
 pub const EXPENSIVE_STEPS: i32 = 20_000;
 
 /// How long an answer is served at most, commits or not.
@@ -44,6 +47,8 @@ pub struct ReadCache {
 #[derive(Debug, Default)]
 struct State {
     epoch: u64,
+    /// PostgreSQL: the snapshot the current epoch began with.
+    version: String,
     /// Bytes held by `answers`: keys and JSON.
     bytes: usize,
     answers: HashMap<(Arc<str>, String), Cached>,
@@ -77,10 +82,25 @@ impl ReadCache {
 
     /// A reader saw the database change: every answer kept so far may be stale.
     pub fn changed(&self) {
-        let mut state = self.state();
+        Self::start_over(&mut self.state());
+    }
+
+    fn start_over(state: &mut State) {
         state.epoch += 1;
         state.answers.clear();
         state.bytes = 0;
+    }
+
+    /// The epoch of the database state named `version` (PostgreSQL's snapshot): the current one
+    /// while that is the last version seen, else a new one.
+    pub fn at_version(&self, version: &str) -> u64 {
+        let mut state = self.state();
+        if state.version != version {
+            state.version.clear();
+            state.version.push_str(version);
+            Self::start_over(&mut state);
+        }
+        state.epoch
     }
 
     /// The answer kept for this statement under `epoch`, if any.
@@ -132,24 +152,43 @@ fn json_len(answer: &Option<JsonRow>) -> usize {
     answer.as_ref().map_or(0, |a| a.json.len())
 }
 
-/// The statement texts one reader connection found expensive.
-#[derive(Debug, Default)]
-pub struct Expensive(HashSet<Arc<str>>);
+/// Statement texts found expensive: those whose last `runs` runs each were. SQLite counts work
+/// (one run decides); PostgreSQL's measure is a time, which a busy machine stretches, so there a
+/// text must be slow a few times in a row. A cheap run un-marks a text.
+#[derive(Debug)]
+pub struct Expensive {
+    runs: u8,
+    /// Texts by how many of their last runs in a row were expensive.
+    streaks: HashMap<Arc<str>, u8>,
+}
 
 impl Expensive {
-    pub fn contains(&self, statement: &Statement) -> bool {
-        self.0.contains(&statement.sql)
+    pub fn new(runs: u8) -> Self {
+        Self {
+            runs: runs.max(1),
+            streaks: HashMap::new(),
+        }
     }
 
-    /// Notes a text after a run of `steps` virtual-machine steps.
-    pub fn note(&mut self, statement: &Statement, steps: i32) {
-        if steps < EXPENSIVE_STEPS {
+    pub fn contains(&self, statement: &Statement) -> bool {
+        self.streaks
+            .get(&statement.sql)
+            .is_some_and(|streak| *streak >= self.runs)
+    }
+
+    /// Notes a run of a text, and whether it was expensive.
+    pub fn note(&mut self, statement: &Statement, expensive: bool) {
+        if !expensive {
+            if !self.streaks.is_empty() {
+                self.streaks.remove(&statement.sql);
+            }
             return;
         }
-        if self.0.len() >= EXPENSIVE_TEXTS {
-            self.0.clear();
+        if self.streaks.len() >= EXPENSIVE_TEXTS && !self.streaks.contains_key(&statement.sql) {
+            self.streaks.clear();
         }
-        self.0.insert(statement.sql.clone());
+        let streak = self.streaks.entry(statement.sql.clone()).or_default();
+        *streak = streak.saturating_add(1);
     }
 }
 
@@ -218,14 +257,36 @@ mod tests {
     }
 
     #[test]
-    fn only_texts_that_took_many_steps_are_expensive() {
-        let mut expensive = Expensive::default();
+    fn a_text_is_expensive_after_enough_expensive_runs_in_a_row() {
+        let mut expensive = Expensive::new(3);
         let scan = statement("SELECT scan", vec![]);
         let point = statement("SELECT point", vec![]);
-        expensive.note(&scan, EXPENSIVE_STEPS);
-        expensive.note(&point, 40);
+        for _ in 0..2 {
+            expensive.note(&scan, true);
+        }
+        expensive.note(&point, false);
+        assert!(!expensive.contains(&scan), "two runs are not enough");
+        expensive.note(&scan, true);
         assert!(expensive.contains(&scan));
         assert!(!expensive.contains(&point));
+        expensive.note(&scan, false);
+        assert!(!expensive.contains(&scan), "a cheap run un-marks it");
+        let mut sqlite = Expensive::new(1);
+        sqlite.note(&point, true);
+        assert!(sqlite.contains(&point));
+    }
+
+    #[test]
+    fn a_new_version_starts_a_new_epoch() {
+        let cache = ReadCache::new(1 << 20);
+        let read = statement("SELECT 1", vec![]);
+        let first = cache.at_version("10:12:10,11");
+        assert_eq!(cache.at_version("10:12:10,11"), first);
+        cache.put(&read, first, &answer("[1]"));
+        assert!(cache.get(&read, cache.at_version("10:12:10,11")).is_some());
+        let next = cache.at_version("10:13:10,11");
+        assert_ne!(next, first);
+        assert!(cache.get(&read, next).is_none());
     }
 
     #[test]

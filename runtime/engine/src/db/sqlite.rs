@@ -19,7 +19,7 @@ use rusqlite::{CachedStatement, Connection, OpenFlags, StatementStatus, ToSql};
 use tokio::sync::OwnedMutexGuard;
 
 use super::group_commit::WriteQueue;
-use super::read_cache::{Expensive, ReadCache};
+use super::read_cache::{EXPENSIVE_STEPS, Expensive, ReadCache};
 use super::{DbError, JsonRow, Statement};
 use crate::query::Value;
 
@@ -184,7 +184,7 @@ impl Reader {
         Ok(Self {
             conn: connect(path, true)?,
             data_version: None,
-            expensive: Expensive::default(),
+            expensive: Expensive::new(1),
         })
     }
 
@@ -196,7 +196,7 @@ impl Reader {
         let steps = prepared
             .get_status(StatementStatus::VmStep)
             .wrapping_sub(before);
-        self.expensive.note(statement, steps);
+        self.expensive.note(statement, steps >= EXPENSIVE_STEPS);
         Ok(answer)
     }
 }
