@@ -83,7 +83,7 @@ impl PgDb {
             }),
             cache: Arc::new(Cache {
                 answers: ReadCache::new(cache_bytes),
-                expensive: Mutex::new(Expensive::new(EXPENSIVE_RUNS)),
+                expensive: Mutex::new(Expensive::new(EXPENSIVE_RUNS, micros(EXPENSIVE))),
                 snapshot: Statement {
                     sql: SNAPSHOT.into(),
                     params: Vec::new(),
@@ -120,7 +120,7 @@ impl PgDb {
     ) -> Result<Option<JsonRow>, DbError> {
         let Timed { answer, cost } = local.shared.fetch(&local.pool, statement).await?;
         if self.cache.answers.enabled() {
-            self.cache.expensive().note(statement, cost >= EXPENSIVE);
+            self.cache.expensive().note(statement, micros(cost));
         }
         Ok(answer)
     }
@@ -156,6 +156,10 @@ impl PgDb {
             local
         })
     }
+}
+
+fn micros(time: Duration) -> u64 {
+    u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Cache {

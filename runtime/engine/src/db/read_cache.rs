@@ -16,7 +16,10 @@
 //! cache. On both, an answer is stored under the epoch read before its statement ran, so it is
 //! never served once a commit that it may have missed was seen: a request always sees every write
 //! committed before it arrived. An answer is also at most [`MAX_AGE`] old, for views whose rows
-//! depend on the clock (`date('now')`), which no commit changes.
+//! depend on the clock (`date('now')`), which no commit changes. Past [`REFRESH_AGE`], the first
+//! request for it computes it afresh while the others are still served the kept one: answers
+//! stored together would otherwise expire together, and every request for them would wait for
+//! all their scans at once, once a second.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -29,10 +32,13 @@ use crate::query::Value;
 /// SQLite statements that took at least this many virtual-machine steps (a count of work done,
 /// unlike a time, the same on a busy machine) have their answers kept: a scan of a few thousand
 /// rows; a point read or a page of 50 rows takes hundreds.
-pub const EXPENSIVE_STEPS: i32 = 20_000;
+pub const EXPENSIVE_STEPS: u64 = 20_000;
 
 /// How long an answer is served at most, commits or not.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// From what age one request computes an answer again, before it expires.
+pub const REFRESH_AGE: Duration = Duration::from_millis(750);
 
 /// Statement texts a reader connection found expensive; at most this many are remembered.
 const EXPENSIVE_TEXTS: usize = 256;
@@ -58,6 +64,8 @@ struct State {
 struct Cached {
     epoch: u64,
     stored: Instant,
+    /// A request is computing it afresh.
+    refreshing: bool,
     answer: Option<JsonRow>,
 }
 
@@ -103,15 +111,20 @@ impl ReadCache {
         state.epoch
     }
 
-    /// The answer kept for this statement under `epoch`, if any.
+    /// The answer kept for this statement under `epoch`, if any; `None` also for the first
+    /// request that asks after [`REFRESH_AGE`], which is to compute and [`ReadCache::put`] it.
     pub fn get(&self, statement: &Statement, epoch: u64) -> Option<Option<JsonRow>> {
         let key = (statement.sql.clone(), params_key(&statement.params));
-        let state = self.state();
-        state
-            .answers
-            .get(&key)
-            .filter(|cached| cached.epoch == epoch && cached.stored.elapsed() < MAX_AGE)
-            .map(|cached| cached.answer.clone())
+        let mut state = self.state();
+        let cached = state.answers.get_mut(&key)?;
+        let age = cached.stored.elapsed();
+        if cached.epoch != epoch || age >= MAX_AGE {
+            return None;
+        }
+        if age >= REFRESH_AGE && !std::mem::replace(&mut cached.refreshing, true) {
+            return None;
+        }
+        Some(cached.answer.clone())
     }
 
     /// Keeps an answer computed after `epoch` was read, in place of any older one.
@@ -138,6 +151,7 @@ impl ReadCache {
         let cached = Cached {
             epoch,
             stored: Instant::now(),
+            refreshing: false,
             answer: answer.clone(),
         };
         state.answers.insert(key, cached);
@@ -152,20 +166,24 @@ fn json_len(answer: &Option<JsonRow>) -> usize {
     answer.as_ref().map_or(0, |a| a.json.len())
 }
 
-/// Statement texts found expensive: those whose last `runs` runs each were. SQLite counts work
-/// (one run decides); PostgreSQL's measure is a time, which a busy machine stretches, so there a
-/// text must be slow a few times in a row. A cheap run un-marks a text.
+/// Statement texts found expensive: those that cost at least `threshold` (in the database's own
+/// unit) `runs` runs in a row. SQLite counts work (one run decides); PostgreSQL's measure is a
+/// time, which a busy machine stretches, so there a text must be slow a few times in a row. Only
+/// a run that costs less than a tenth of the threshold un-marks a text: a scan that sometimes
+/// takes a little less than the threshold must not go in and out of the cache.
 #[derive(Debug)]
 pub struct Expensive {
     runs: u8,
+    threshold: u64,
     /// Texts by how many of their last runs in a row were expensive.
     streaks: HashMap<Arc<str>, u8>,
 }
 
 impl Expensive {
-    pub fn new(runs: u8) -> Self {
+    pub fn new(runs: u8, threshold: u64) -> Self {
         Self {
             runs: runs.max(1),
+            threshold,
             streaks: HashMap::new(),
         }
     }
@@ -176,10 +194,11 @@ impl Expensive {
             .is_some_and(|streak| *streak >= self.runs)
     }
 
-    /// Notes a run of a text, and whether it was expensive.
-    pub fn note(&mut self, statement: &Statement, expensive: bool) {
-        if !expensive {
-            if !self.streaks.is_empty() {
+    /// Notes what a run of a text cost.
+    pub fn note(&mut self, statement: &Statement, cost: u64) {
+        if cost < self.threshold {
+            let cheap = cost < self.threshold / 10;
+            if !self.streaks.is_empty() && (cheap || !self.contains(statement)) {
                 self.streaks.remove(&statement.sql);
             }
             return;
@@ -258,21 +277,28 @@ mod tests {
 
     #[test]
     fn a_text_is_expensive_after_enough_expensive_runs_in_a_row() {
-        let mut expensive = Expensive::new(3);
+        let mut expensive = Expensive::new(3, 1000);
         let scan = statement("SELECT scan", vec![]);
         let point = statement("SELECT point", vec![]);
+        expensive.note(&scan, 1000);
+        expensive.note(&scan, 900);
+        expensive.note(&point, 40);
         for _ in 0..2 {
-            expensive.note(&scan, true);
+            expensive.note(&scan, 1500);
         }
-        expensive.note(&point, false);
-        assert!(!expensive.contains(&scan), "two runs are not enough");
-        expensive.note(&scan, true);
+        assert!(
+            !expensive.contains(&scan),
+            "two runs in a row are not enough"
+        );
+        expensive.note(&scan, 1500);
         assert!(expensive.contains(&scan));
         assert!(!expensive.contains(&point));
-        expensive.note(&scan, false);
+        expensive.note(&scan, 900);
+        assert!(expensive.contains(&scan), "a little cheaper keeps it");
+        expensive.note(&scan, 99);
         assert!(!expensive.contains(&scan), "a cheap run un-marks it");
-        let mut sqlite = Expensive::new(1);
-        sqlite.note(&point, true);
+        let mut sqlite = Expensive::new(1, 1000);
+        sqlite.note(&point, 1000);
         assert!(sqlite.contains(&point));
     }
 
@@ -295,9 +321,15 @@ mod tests {
         let read = statement("SELECT date('now')", vec![]);
         cache.put(&read, 0, &answer("[1]"));
         assert!(cache.get(&read, 0).is_some());
-        for cached in cache.state().answers.values_mut() {
-            cached.stored -= MAX_AGE;
-        }
+        let age = |by: Duration| {
+            for cached in cache.state().answers.values_mut() {
+                cached.stored -= by;
+            }
+        };
+        age(REFRESH_AGE);
+        assert!(cache.get(&read, 0).is_none(), "the first asks afresh");
+        assert!(cache.get(&read, 0).is_some(), "the others are served");
+        age(MAX_AGE - REFRESH_AGE);
         assert!(cache.get(&read, 0).is_none());
         cache.put(&read, 0, &answer("[2]"));
         assert_eq!(cache.get(&read, 0).unwrap().unwrap().json, "[2]");

@@ -184,7 +184,7 @@ impl Reader {
         Ok(Self {
             conn: connect(path, true)?,
             data_version: None,
-            expensive: Expensive::new(1),
+            expensive: Expensive::new(1, EXPENSIVE_STEPS),
         })
     }
 
@@ -196,7 +196,8 @@ impl Reader {
         let steps = prepared
             .get_status(StatementStatus::VmStep)
             .wrapping_sub(before);
-        self.expensive.note(statement, steps >= EXPENSIVE_STEPS);
+        self.expensive
+            .note(statement, u64::try_from(steps).unwrap_or(0));
         Ok(answer)
     }
 }
