@@ -4,8 +4,8 @@
 //! trip (the protocol messages, two socket writes and reads, the backend's per-statement work)
 //! and, for a write, the commit's WAL flush, not the index lookup or the insert itself.
 //! Statements of the same text (the same endpoint and shape, any parameters) that arrive while
-//! that statement already runs twice on the serving thread wait, and the next runner to finish
-//! runs all of them as one statement. Reads become one `UNION ALL`:
+//! that statement already runs twice (an insert: four times) on the serving thread wait, and the
+//! next runner to finish runs all of them as one statement. Reads become one `UNION ALL`:
 //!
 //! ```sql
 //! SELECT 0, q.* FROM (<statement, $1..$k>) q UNION ALL SELECT 1, q.* FROM (<statement, $k+1..$2k>) q ...
@@ -49,8 +49,12 @@ use tokio::sync::oneshot;
 use super::{DbError, JsonRow, OneRow, Sharing, Statement, bind_postgres, fetch_postgres};
 use crate::query::Value;
 
-/// Statements of one text running at once on one serving thread; more wait and share.
-const PARALLEL: usize = 2;
+/// Reads of one text running at once on one serving thread; more wait and share.
+const PARALLEL_READS: usize = 2;
+/// Inserts of one text running at once on one serving thread. Each waits for its commit's WAL
+/// flush, during which the database's CPU can serve another batch: 4 measured 6-26% more inserts
+/// a second than 2 (and 4 for reads a fifth fewer point reads: smaller batches).
+const PARALLEL_INSERTS: usize = 4;
 /// Most members in one combined statement.
 const MAX_BATCH: usize = 32;
 /// PostgreSQL's limit on bound parameters in one statement.
@@ -102,7 +106,11 @@ impl Coalescer {
                     combined: Vec::new(),
                 });
             queue.waiting.push((statement.params.clone(), reply));
-            let free = queue.running < PARALLEL;
+            let parallel = match queue.sharing {
+                Sharing::Read => PARALLEL_READS,
+                _ => PARALLEL_INSERTS,
+            };
+            let free = queue.running < parallel;
             if free {
                 queue.running += 1;
             }
