@@ -69,6 +69,7 @@ pub(super) struct Timed {
     pub answer: Option<JsonRow>,
     pub cost: Duration,
 }
+
 /// A waiting statement's parameters and where its answer goes.
 type Member = (Vec<Value>, Reply);
 
