@@ -83,24 +83,23 @@ both!(repeated_scans_see_every_write_through_the_api, |app| {
 
 /// Runs SQL on a connection of its own, as another process (the `sqlite3` shell, `psql`) would.
 async fn outside(app: &TestApp, sqlite: &'static str, postgres: &'static str) {
-    use sqlx::Connection;
     if app.db.url.starts_with("sqlite:") {
-        let mut other = sqlx::SqliteConnection::connect(&app.db.url)
-            .await
-            .expect("open the database file");
-        sqlx::raw_sql(sqlite)
-            .execute(&mut other)
-            .await
-            .expect("SQL from outside");
+        execute::<sqlx::SqliteConnection>(&app.db.url, sqlite).await;
     } else {
-        let mut other = sqlx::PgConnection::connect(&app.db.url)
-            .await
-            .expect("connect to the database");
-        sqlx::raw_sql(postgres)
-            .execute(&mut other)
-            .await
-            .expect("SQL from outside");
+        execute::<sqlx::PgConnection>(&app.db.url, postgres).await;
     }
+}
+
+async fn execute<C>(url: &str, sql: &'static str)
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    let mut other = C::connect(url).await.expect("connect to the database");
+    sqlx::raw_sql(sql)
+        .execute(&mut other)
+        .await
+        .expect("SQL from outside");
 }
 
 both!(repeated_scans_see_writes_of_another_process, |app| {
