@@ -97,10 +97,12 @@ pub enum Sharing {
 }
 
 /// Where the parts of a one-row insert `INSERT INTO t (<columns>) VALUES (<values>)` sit in its
-/// write (the text of [`Sharing::Insert`]'s `write`), and the generated key column, which numbers
-/// the rows in the order they are inserted.
+/// write (the text of [`Sharing::Insert`]'s `write`), the generated key column, which numbers
+/// the rows in the order they are inserted, and the row's JSON object in the statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneRow {
+    /// Where `INSERT INTO t` ends.
+    pub table: usize,
     /// `INSERT INTO t (<columns>)`.
     pub head: std::ops::Range<usize>,
     /// The values, without their parentheses.
@@ -108,6 +110,8 @@ pub struct OneRow {
     pub columns: usize,
     /// The key column, quoted.
     pub key: String,
+    /// The written row's JSON object over the alias `w`, in the whole statement text.
+    pub object: std::ops::Range<usize>,
 }
 
 /// Connecting failed.

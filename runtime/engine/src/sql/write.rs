@@ -12,6 +12,14 @@ use crate::db::{Dialect, OneRow, Sharing};
 use crate::model::Field;
 use crate::query::{Filter, Value};
 
+/// Where a PostgreSQL write's parts sit in its statement text.
+struct Answered {
+    write: Range<usize>,
+    answer: Range<usize>,
+    /// The JSON object of one written row, inside `answer`.
+    object: Range<usize>,
+}
+
 impl Builder<'_> {
     pub(super) fn insert(
         &mut self,
@@ -30,6 +38,7 @@ impl Builder<'_> {
             }
         }
         let mut sql = format!("INSERT INTO {}", ident(&entity.table));
+        let table = sql.len();
         let mut one_row = None;
         if columns.is_empty() {
             sql.push_str(" DEFAULT VALUES");
@@ -59,18 +68,25 @@ impl Builder<'_> {
             });
             if let (Some(key), [_]) = (generated_key, rows) {
                 one_row = Some(OneRow {
+                    table,
                     head,
                     values: values_at + 1..sql.len() - 1,
                     columns: columns.len(),
                     key: ident(&entity.fields[key].column),
+                    object: 0..0,
                 });
             }
         }
-        if let Some((write, answer)) = self.finish_write(sql, entity, returning) {
+        if let Some(Answered {
+            write,
+            answer,
+            object,
+        }) = self.finish_write(sql, entity, returning)
+        {
             self.sharing = Sharing::Insert {
                 write,
                 answer,
-                one_row,
+                one_row: one_row.map(|row| OneRow { object, ..row }),
             };
         }
     }
@@ -161,14 +177,14 @@ impl Builder<'_> {
         }
     }
 
-    /// Completes a write with its answer. On PostgreSQL, answers where the write and the answer
-    /// expression sit in the statement text.
+    /// Completes a write with its answer. On PostgreSQL, answers where the write, the answer
+    /// expression and each row's object sit in the statement text.
     fn finish_write(
         &mut self,
         write: String,
         entity: &crate::model::Entity,
         returning: &[usize],
-    ) -> Option<(Range<usize>, Range<usize>)> {
+    ) -> Option<Answered> {
         match self.dialect {
             Dialect::Postgres => {
                 let object = self.object(entity, "w", returning, &[]);
@@ -177,11 +193,17 @@ impl Builder<'_> {
                 sql.push_str(&write);
                 sql.push_str(" RETURNING *) SELECT ");
                 let answer_start = sql.len();
-                let _ = write!(sql, "coalesce(json_agg({object}), '[]')::text");
+                sql.push_str("coalesce(json_agg(");
+                let object_at = sql.len()..sql.len() + object.len();
+                let _ = write!(sql, "{object}), '[]')::text");
                 let answer_at = answer_start..sql.len();
                 sql.push_str(" FROM w");
                 self.sql = sql;
-                Some((write_at, answer_at))
+                Some(Answered {
+                    write: write_at,
+                    answer: answer_at,
+                    object: object_at,
+                })
             }
             Dialect::Sqlite => {
                 let object = self.object(entity, "", returning, &[]);
