@@ -502,4 +502,42 @@ mod tests {
             "SELECT 0, q.* FROM (SELECT 1) q UNION ALL SELECT 1, q.* FROM (SELECT 1) q"
         );
     }
+
+    /// Runs `texts` distinct statements one after another, checking each answer, and waits
+    /// until no runner is left.
+    async fn run_distinct(
+        coalescer: &Arc<Coalescer>,
+        pool: &PgPool,
+        texts: std::ops::Range<usize>,
+    ) {
+        for n in texts {
+            let statement = Statement {
+                sql: format!("SELECT '{n}'::text").into(),
+                params: Vec::new(),
+                per_row: false,
+                sharing: Sharing::Read,
+            };
+            let timed = coalescer.fetch(pool, &statement).await.expect("a read");
+            assert_eq!(timed.answer.expect("a row").json, n.to_string());
+        }
+        while coalescer.queues().values().any(|queue| queue.running > 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_statement_texts_are_kept_up_to_a_bound() {
+        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+            return;
+        };
+        let pool = PgPool::connect(&url)
+            .await
+            .expect("connect to TEST_POSTGRES_URL");
+        let coalescer = Arc::new(Coalescer::default());
+        run_distinct(&coalescer, &pool, 0..10).await;
+        assert_eq!(coalescer.queues().len(), 10, "idle texts stay");
+        run_distinct(&coalescer, &pool, 10..10 + 2 * KEPT_QUEUES).await;
+        let kept = coalescer.queues().len();
+        assert!(kept <= KEPT_QUEUES, "{kept} idle texts kept");
+    }
 }
