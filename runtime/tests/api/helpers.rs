@@ -13,9 +13,13 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-/// Runs a test body on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` is set.
+/// Runs a test body on SQLite, and on PostgreSQL when `TEST_POSTGRES_URL` is set; with
+/// `config: f`, on a runtime whose test configuration `f` changed first.
 macro_rules! both {
     ($name:ident, |$app:ident| $body:block) => {
+        $crate::helpers::both!($name, config: |_| {}, |$app| $body);
+    };
+    ($name:ident, config: $configure:expr, |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -24,14 +28,26 @@ macro_rules! both {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn_sqlite().await;
+                let db = $crate::helpers::TestDb::sqlite();
+                let app = $crate::helpers::TestApp::spawn_configured(
+                    db,
+                    $crate::helpers::linked_apps(),
+                    $configure,
+                )
+                .await;
                 body(&app).await;
                 app.finish().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(app) = $crate::helpers::TestApp::spawn_postgres().await else { return };
+                let Some(db) = $crate::helpers::TestDb::postgres().await else { return };
+                let app = $crate::helpers::TestApp::spawn_configured(
+                    db,
+                    $crate::helpers::linked_apps(),
+                    $configure,
+                )
+                .await;
                 body(&app).await;
                 app.finish().await;
             }
@@ -184,16 +200,16 @@ impl TestApp {
         Self::spawn_with(TestDb::sqlite(), linked_apps()).await
     }
 
-    pub async fn spawn_postgres() -> Option<Self> {
-        let db = TestDb::postgres().await?;
-        Some(Self::spawn_with(db, linked_apps()).await)
+    pub async fn spawn_with(db: TestDb, apps: Vec<App>) -> Self {
+        Self::spawn_configured(db, apps, |_| {}).await
     }
 
-    pub async fn spawn_with(db: TestDb, apps: Vec<App>) -> Self {
+    /// Starts the runtime on a test configuration that `configure` changed first.
+    pub async fn spawn_configured(db: TestDb, apps: Vec<App>, configure: fn(&mut Config)) -> Self {
         let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
-        let config = test_config(&db.url, &apps)
-            .check(&linked)
-            .expect("valid config");
+        let mut config = test_config(&db.url, &apps);
+        configure(&mut config);
+        let config = config.check(&linked).expect("valid config");
         let runtime = Runtime::build(&config, &apps, Serve::All)
             .await
             .expect("runtime starts");

@@ -42,7 +42,8 @@ async fn scan_names(app: &TestApp) -> (Vec<String>, String) {
     )
 }
 
-both!(repeated_scans_see_every_write_through_the_api, |app| {
+/// Scans, repeated, then after each kind of write through the API: every answer is current.
+async fn scans_around_writes(app: &TestApp) {
     many_customers(app).await;
     for _ in 0..5 {
         assert_eq!(
@@ -79,7 +80,19 @@ both!(repeated_scans_see_every_write_through_the_api, |app| {
         .await;
     reply.assert_ok();
     assert_eq!(scan_names(app).await, (vec![], "0".into()));
+}
+
+both!(repeated_scans_see_every_write_through_the_api, |app| {
+    scans_around_writes(app).await;
 });
+
+both!(
+    with_the_read_cache_off_scans_see_every_write,
+    config: |config| config.database.read_cache_bytes = 0,
+    |app| {
+        scans_around_writes(app).await;
+    }
+);
 
 /// Runs SQL on a connection of its own, as another process (the `sqlite3` shell, `psql`) would.
 async fn outside(app: &TestApp, sqlite: &'static str, postgres: &'static str) {
