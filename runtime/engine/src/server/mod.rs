@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::dev::Service as _;
-use actix_web::{HttpMessage as _, HttpRequest, guard, web};
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, map_config};
+use actix_web::dev::{AppConfig, ServerHandle};
+use actix_web::{HttpRequest, web};
 use anyhow::Context as _;
 
 pub use compose::RouteConflict;
@@ -199,66 +200,62 @@ async fn shutdown_signal() {
     interrupt.await.unwrap_or(());
 }
 
-/// The port a request came in on, recorded for the listener guards.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct LocalPort(u16);
+/// How long a client still sending a refused body (413) has to read the answer before the
+/// connection closes: actix-web's `HttpServer` default.
+const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One HTTP server for every listener: the same worker threads (one per core by default) serve
-/// every port, and each port's API is a scope guarded by the port the request came in on. (One
-/// server per listener multiplied the threads, and with them the per-thread database pools.)
+/// every port, each port with its own API. (One server per listener multiplied the threads, and
+/// with them the per-thread database pools; one application of every API, guarded by port,
+/// built every API once for each port and worker, at start and in memory.)
 fn http_server(
     bound: Vec<(ServedApi, TcpListener)>,
     config: &CheckedConfig,
-) -> std::io::Result<actix_web::dev::Server> {
-    let workers = config.server().worker_threads();
-    let mut apis = Vec::with_capacity(bound.len());
-    let mut sockets = Vec::with_capacity(bound.len());
+) -> std::io::Result<actix_server::Server> {
+    let mut builder = actix_server::Server::build()
+        .workers(config.server().worker_threads())
+        .disable_signals()
+        .shutdown_timeout(30);
+    let shutdown = builder.graceful_shutdown_signal();
     for (served, tcp) in bound {
-        apis.push((LocalPort(tcp.local_addr()?.port()), served));
-        sockets.push(tcp);
-    }
-    let mut server = actix_web::HttpServer::new(move || {
-        let mut app = actix_web::App::new()
-            .wrap_fn(|req, service| {
-                let port = LocalPort(req.app_config().local_addr().port());
-                req.extensions_mut().insert(port);
-                service.call(req)
-            })
-            .app_data(
-                web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
-            )
-            .app_data(
-                web::QueryConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
-            )
-            .app_data(web::JsonConfig::default().error_handler(|e, _| {
-                ApiError::new(
-                    ErrorCode::MalformedJson,
-                    format!("the body is not valid JSON: {e}"),
+        let address = tcp.local_addr()?;
+        let shutdown = shutdown.clone();
+        builder = builder.listen(format!("http-{address}"), tcp, move || {
+            let shutdown = shutdown.clone();
+            let app = actix_web::App::new()
+                .app_data(
+                    web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
                 )
-                .into()
-            }));
-        for (port, served) in &apis {
-            let port = *port;
-            let served = served.clone();
-            app = app.service(
-                web::scope("")
-                    .guard(guard::fn_guard(move |ctx| {
-                        ctx.req_data().get::<LocalPort>() == Some(&port)
-                    }))
-                    .app_data(served.context.clone())
-                    .configure(move |cfg| configure(cfg, &served))
-                    .default_service(web::to(rest::no_route)),
-            );
-        }
-        app.default_service(web::to(rest::no_route))
-    })
-    .workers(workers)
-    .disable_signals()
-    .shutdown_timeout(30);
-    for tcp in sockets {
-        server = server.listen(tcp)?;
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| extractor_error(e.to_string())),
+                )
+                .app_data(web::JsonConfig::default().error_handler(|e, _| {
+                    ApiError::new(
+                        ErrorCode::MalformedJson,
+                        format!("the body is not valid JSON: {e}"),
+                    )
+                    .into()
+                }))
+                .app_data(served.context.clone())
+                .configure(|cfg| configure(cfg, &served))
+                .default_service(web::to(rest::no_route));
+            HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .local_addr(address)
+                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                .finish(map_config(
+                    app.into_factory()
+                        .map_err(|error: actix_web::Error| error.error_response()),
+                    move |_| AppConfig::default(),
+                ))
+                .tcp()
+        })?;
     }
-    Ok(server.run())
+    Ok(builder.run())
 }
 
 fn extractor_error(message: String) -> actix_web::Error {
