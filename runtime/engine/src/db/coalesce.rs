@@ -233,9 +233,10 @@ impl Coalescer {
             let combined = match &queue.sharing {
                 Sharing::Insert {
                     write,
+                    object,
                     one_row: Some(one_row),
                     ..
-                } => combine_rows(sql, write, one_row, n),
+                } => combine_rows(sql, write, object, one_row, n),
                 Sharing::Insert { write, answer, .. } => combine_inserts(sql, write, answer, n),
                 _ => combine_reads(sql, n),
             };
@@ -347,7 +348,13 @@ fn combine_inserts(
 /// key beside its answer. The rows go in in member order (`ORDER BY` below the insert), so the
 /// keys rise in member order, and a row's rank by key is its member number: PostgreSQL promises
 /// no order for `RETURNING`.
-fn combine_rows(sql: &str, write: &Range<usize>, row: &OneRow, members: usize) -> String {
+fn combine_rows(
+    sql: &str,
+    write: &Range<usize>,
+    object: &Range<usize>,
+    row: &OneRow,
+    members: usize,
+) -> String {
     let params = max_param(&pieces(sql));
     let write = &sql[write.clone()];
     let values = pieces(&write[row.values.clone()]);
@@ -372,7 +379,7 @@ fn combine_rows(sql: &str, write: &Range<usize>, row: &OneRow, members: usize) -
         names.join(", "),
         row.key
     );
-    push_renumbered(&mut out, &pieces(&sql[row.object.clone()]), 0);
+    push_renumbered(&mut out, &pieces(&sql[object.clone()]), 0);
     out.push_str("::text || ']'");
     out
 }
@@ -487,10 +494,10 @@ mod tests {
             values: sql[write.clone()].find("$1").unwrap()..sql[write.clone()].len() - 1,
             columns: 2,
             key: r#""id""#.into(),
-            object: sql.find("json_build_object").unwrap()..sql.find("), '[]')").unwrap(),
         };
+        let object = sql.find("json_build_object").unwrap()..sql.find("), '[]')").unwrap();
         assert_eq!(
-            combine_rows(sql, &write, &row, 2),
+            combine_rows(sql, &write, &object, &row, 2),
             r#"INSERT INTO "t" AS w ("a", "b") SELECT v.c1, v.c2 FROM (VALUES ($1, $2::date, 0), ($3, $4::date, 1)) v(c1, c2, m) ORDER BY v.m RETURNING w."id"::int8, '[' || json_build_object('id', w."id")::text || ']'"#
         );
     }

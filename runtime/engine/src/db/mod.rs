@@ -88,6 +88,8 @@ pub enum Sharing {
     Insert {
         write: std::ops::Range<usize>,
         answer: std::ops::Range<usize>,
+        /// The JSON object of one written row over the alias `w`, inside `answer`.
+        object: std::ops::Range<usize>,
         /// Set for an insert of one row that leaves a generated key to the database: the
         /// members' rows can then go into one multi-row `INSERT`.
         one_row: Option<OneRow>,
@@ -97,8 +99,8 @@ pub enum Sharing {
 }
 
 /// Where the parts of a one-row insert `INSERT INTO t (<columns>) VALUES (<values>)` sit in its
-/// write (the text of [`Sharing::Insert`]'s `write`), the generated key column, which numbers
-/// the rows in the order they are inserted, and the row's JSON object in the statement.
+/// write (the text of [`Sharing::Insert`]'s `write`), and the generated key column, which numbers
+/// the rows in the order they are inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneRow {
     /// Where `INSERT INTO t` ends.
@@ -110,8 +112,6 @@ pub struct OneRow {
     pub columns: usize,
     /// The key column, quoted.
     pub key: String,
-    /// The written row's JSON object over the alias `w`, in the whole statement text.
-    pub object: std::ops::Range<usize>,
 }
 
 /// Connecting failed.

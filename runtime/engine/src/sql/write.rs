@@ -73,7 +73,6 @@ impl Builder<'_> {
                     values: values_at + 1..sql.len() - 1,
                     columns: columns.len(),
                     key: ident(&entity.fields[key].column),
-                    object: 0..0,
                 });
             }
         }
@@ -86,7 +85,8 @@ impl Builder<'_> {
             self.sharing = Sharing::Insert {
                 write,
                 answer,
-                one_row: one_row.map(|row| OneRow { object, ..row }),
+                object,
+                one_row,
             };
         }
     }
