@@ -547,4 +547,37 @@ mod tests {
         let kept = coalescer.queues().len();
         assert!(kept <= KEPT_QUEUES, "{kept} idle texts kept");
     }
+
+    #[tokio::test]
+    async fn every_member_of_a_batch_that_gets_no_connection_is_busy() {
+        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+            return;
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_millis(200))
+            .connect(&url)
+            .await
+            .expect("connect to TEST_POSTGRES_URL");
+        let held = pool.acquire().await.expect("the only connection");
+        let coalescer = Arc::new(Coalescer::default());
+        let reads: Vec<Statement> = (0..4)
+            .map(|n| Statement {
+                sql: "SELECT $1::text".into(),
+                params: vec![Value::Text(n.to_string())],
+                per_row: false,
+                sharing: Sharing::Read,
+            })
+            .collect();
+        // Queued together before the runner first runs (one thread), so they run as one batch.
+        let answers =
+            futures_util::future::join_all(reads.iter().map(|read| coalescer.fetch(&pool, read)))
+                .await;
+        for answer in answers {
+            assert!(matches!(answer, Err(DbError::Busy)), "{answer:?}");
+        }
+        drop(held);
+        let answer = coalescer.fetch(&pool, &reads[1]).await.expect("a read");
+        assert_eq!(answer.answer.expect("a row").json, "1");
+    }
 }
