@@ -580,4 +580,95 @@ mod tests {
         let answer = coalescer.fetch(&pool, &reads[1]).await.expect("a read");
         assert_eq!(answer.answer.expect("a row").json, "1");
     }
+
+    #[tokio::test]
+    async fn a_combined_write_the_database_ends_runs_again_member_by_member() {
+        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+            return;
+        };
+        let pool = PgPool::connect(&url)
+            .await
+            .expect("connect to TEST_POSTGRES_URL");
+        let table = format!("coalesce_ended_{}", std::process::id());
+        let setup = format!(
+            "DROP TABLE IF EXISTS {table}, {table}_pause; CREATE TABLE {table} (a int); \
+             CREATE TABLE {table}_pause (seconds float8); INSERT INTO {table}_pause VALUES (30)"
+        );
+        sqlx::raw_sql(AssertSqlSafe(setup))
+            .execute(&pool)
+            .await
+            .expect("tables");
+        // The batch waits until its backend is ended; the statements run again do not.
+        let sql = format!(
+            r#"WITH w AS (INSERT INTO {table} ("a") VALUES ($1::int + (SELECT 0 FROM {table}_pause, pg_sleep(seconds))) RETURNING *) SELECT json_agg(w."a")::text FROM w"#
+        );
+        let write = sql.find("INSERT").unwrap()..sql.find(" RETURNING").unwrap();
+        let answer = sql.find("json_agg").unwrap()..sql.find("::text FROM w").unwrap();
+        let object = sql.find(r#"w."a")"#).unwrap()..sql.find(")::text").unwrap();
+        let inserts: Vec<Statement> = (0..3)
+            .map(|n| Statement {
+                sql: sql.clone().into(),
+                params: vec![Value::Int(n)],
+                per_row: false,
+                sharing: Sharing::Insert {
+                    write: write.clone(),
+                    answer: answer.clone(),
+                    object: object.clone(),
+                    one_row: None,
+                },
+            })
+            .collect();
+        let coalescer = Arc::new(Coalescer::default());
+        // Queued together before the runner first runs (one thread), so they run as one batch.
+        let batch = futures_util::future::join_all(
+            inserts.iter().map(|insert| coalescer.fetch(&pool, insert)),
+        );
+        let end_it = async {
+            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("admin");
+            let waiting = format!(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE '%{table}_pause, pg_sleep%' \
+                 AND pid <> pg_backend_pid()"
+            );
+            loop {
+                let pids: Vec<(i32,)> = sqlx::query_as(AssertSqlSafe(waiting.clone()))
+                    .fetch_all(&mut admin)
+                    .await
+                    .expect("backends");
+                if let [(pid,)] = pids.as_slice() {
+                    let pause = format!("UPDATE {table}_pause SET seconds = 0");
+                    sqlx::raw_sql(AssertSqlSafe(pause))
+                        .execute(&mut admin)
+                        .await
+                        .expect("no more pauses");
+                    sqlx::query("SELECT pg_terminate_backend($1)")
+                        .bind(pid)
+                        .execute(&mut admin)
+                        .await
+                        .expect("terminate");
+                    return;
+                }
+                assert!(pids.is_empty(), "the three inserts run as one statement");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let (answers, ()) = tokio::join!(batch, end_it);
+        let answers: Vec<String> = answers
+            .into_iter()
+            .map(|answer| answer.expect("an answer").answer.expect("a row").json)
+            .collect();
+        assert_eq!(answers, ["[0]", "[1]", "[2]"]);
+        let count = format!("SELECT array_agg(a ORDER BY a)::text FROM {table}");
+        let (rows,): (String,) = sqlx::query_as(AssertSqlSafe(count))
+            .fetch_one(&pool)
+            .await
+            .expect("rows");
+        assert_eq!(rows, "{0,1,2}", "each row written once");
+        let drop = format!("DROP TABLE {table}, {table}_pause");
+        sqlx::raw_sql(AssertSqlSafe(drop))
+            .execute(&pool)
+            .await
+            .expect("drop");
+    }
 }
