@@ -462,6 +462,8 @@ fn pieces(sql: &str) -> Vec<Piece<'_>> {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::postgres::PgPoolOptions;
+
     use super::*;
 
     #[test]
@@ -532,14 +534,21 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn idle_statement_texts_are_kept_up_to_a_bound() {
-        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
-            return;
-        };
-        let pool = PgPool::connect(&url)
+    /// A pool on TEST_POSTGRES_URL, with its URL; `None` (the test skips) when it is not set.
+    async fn postgres(options: PgPoolOptions) -> Option<(String, PgPool)> {
+        let url = std::env::var("TEST_POSTGRES_URL").ok()?;
+        let pool = options
+            .connect(&url)
             .await
             .expect("connect to TEST_POSTGRES_URL");
+        Some((url, pool))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_statement_texts_are_kept_up_to_a_bound() {
+        let Some((_, pool)) = postgres(PgPoolOptions::new()).await else {
+            return;
+        };
         let coalescer = Arc::new(Coalescer::default());
         run_distinct(&coalescer, &pool, 0..10).await;
         assert_eq!(coalescer.queues().len(), 10, "idle texts stay");
@@ -550,15 +559,12 @@ mod tests {
 
     #[tokio::test]
     async fn every_member_of_a_batch_that_gets_no_connection_is_busy() {
-        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        let options = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_millis(200));
+        let Some((_, pool)) = postgres(options).await else {
             return;
         };
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_millis(200))
-            .connect(&url)
-            .await
-            .expect("connect to TEST_POSTGRES_URL");
         let held = pool.acquire().await.expect("the only connection");
         let coalescer = Arc::new(Coalescer::default());
         let reads: Vec<Statement> = (0..4)
@@ -583,12 +589,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_combined_write_the_database_ends_runs_again_member_by_member() {
-        let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        let Some((url, pool)) = postgres(PgPoolOptions::new()).await else {
             return;
         };
-        let pool = PgPool::connect(&url)
-            .await
-            .expect("connect to TEST_POSTGRES_URL");
         let table = format!("coalesce_ended_{}", std::process::id());
         let setup = format!(
             "DROP TABLE IF EXISTS {table}, {table}_pause; CREATE TABLE {table} (a int); \
