@@ -61,6 +61,16 @@ pub fn migrations_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations")
 }
 
+/// A copy of the repository's migrations that a test may change.
+pub fn copy_of_migrations() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(migrations_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
 pub fn linked_apps() -> Vec<App> {
     vec![
         app_shared::app(),
@@ -205,7 +215,11 @@ impl TestApp {
     }
 
     /// Starts the runtime on a test configuration that `configure` changed first.
-    pub async fn spawn_configured(db: TestDb, apps: Vec<App>, configure: fn(&mut Config)) -> Self {
+    pub async fn spawn_configured(
+        db: TestDb,
+        apps: Vec<App>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
         let mut config = test_config(&db.url, &apps);
         configure(&mut config);

@@ -19,3 +19,4 @@ mod rest_crud;
 mod rest_query;
 mod sqlite_storage;
 mod startup;
+mod wide_tables;

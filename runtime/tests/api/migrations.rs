@@ -4,7 +4,7 @@ use engine::config::{DatabaseConfig, DatabaseUrl};
 use engine::db::Database;
 use engine::migrate::{self, MigrateError};
 
-use crate::helpers::{TestDb, migrations_dir};
+use crate::helpers::{TestDb, copy_of_migrations, migrations_dir};
 
 /// Runs a test body on a fresh SQLite database, and on PostgreSQL when configured.
 macro_rules! with_db {
@@ -35,16 +35,6 @@ async fn connect(db: &TestDb) -> Database {
         ..DatabaseConfig::default()
     };
     Database::connect(&config, 1).await.expect("connects")
-}
-
-/// A copy of the repository's migrations that a test may change.
-fn copy_of_migrations() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(migrations_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
-    dir
 }
 
 with_db!(apply_is_ordered_idempotent_and_stops_at_a_target, |db| {

@@ -46,7 +46,7 @@ impl Builder<'_> {
     fn condition(&mut self, entity: &Entity, alias: &str, condition: &Condition) -> String {
         let field = &entity.fields[condition.field];
         let column = if alias.is_empty() {
-            ident(&field.column)
+            ident(&field.column).to_string()
         } else {
             format!("{alias}.{}", ident(&field.column))
         };

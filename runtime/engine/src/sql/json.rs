@@ -1,5 +1,7 @@
 //! Row objects: the JSON object a row renders to, with nested relations as sub-selects.
 
+use std::fmt::{self, Write as _};
+
 use super::{Builder, ident};
 use crate::catalog::ColumnKind;
 use crate::db::{DATETIME_FUNCTION, Dialect};
@@ -19,36 +21,39 @@ impl Builder<'_> {
         fields: &[usize],
         relations: &[RelationSelect],
     ) -> String {
-        let prefix = if alias.is_empty() {
-            String::new()
-        } else {
-            format!("{alias}.")
+        let pairs = fields.len() + relations.len();
+        let chunked = self.dialect == Dialect::Postgres && pairs > PG_PAIRS_PER_CALL;
+        let call = match self.dialect {
+            Dialect::Sqlite => "json_object(",
+            Dialect::Postgres if chunked => "jsonb_build_object(",
+            Dialect::Postgres => "json_build_object(",
         };
-        let mut pairs: Vec<String> = fields
-            .iter()
-            .map(|&i| {
-                let field = &entity.fields[i];
-                let column = format!("{prefix}{}", ident(&field.column));
-                format!("'{}', {}", field.name, self.scalar(field.kind, &column))
-            })
-            .collect();
-        for nested in relations {
-            let sub = self.relation(entity, &prefix, nested);
-            pairs.push(format!("'{}', {sub}", nested.name));
+        let split = if chunked {
+            PG_PAIRS_PER_CALL
+        } else {
+            usize::MAX
+        };
+        let mut out = String::with_capacity(32 + 48 * pairs);
+        if chunked {
+            out.push('(');
         }
-        match self.dialect {
-            Dialect::Sqlite => format!("json_object({})", pairs.join(", ")),
-            Dialect::Postgres if pairs.len() <= PG_PAIRS_PER_CALL => {
-                format!("json_build_object({})", pairs.join(", "))
-            }
-            Dialect::Postgres => {
-                let parts: Vec<String> = pairs
-                    .chunks(PG_PAIRS_PER_CALL)
-                    .map(|chunk| format!("jsonb_build_object({})", chunk.join(", ")))
-                    .collect();
-                format!("({})::json", parts.join(" || "))
-            }
+        out.push_str(call);
+        for (n, &i) in fields.iter().enumerate() {
+            let field = &entity.fields[i];
+            separate(&mut out, n, split, call);
+            let _ = write!(out, "'{}', ", field.name);
+            self.scalar(&mut out, field.kind, Column(alias, &field.column));
         }
+        for (n, nested) in relations.iter().enumerate() {
+            let sub = self.relation(entity, alias, nested);
+            separate(&mut out, fields.len() + n, split, call);
+            let _ = write!(out, "'{}', {sub}", nested.name);
+        }
+        out.push(')');
+        if chunked {
+            out.push_str(")::json");
+        }
+        out
     }
 
     /// How a column's value enters a JSON object. SQLite stores booleans as 0/1, JSON as text and
@@ -56,28 +61,27 @@ impl Builder<'_> {
     /// RFC 3339, `2024-01-31T12:00:00Z`, the `date-time` of the API documents: the canonical form
     /// by the runtime's own function, other forms by `strftime`; text that is no date-time passes
     /// unchanged); everything else is rendered natively.
-    fn scalar(&self, kind: ColumnKind, column: &str) -> String {
-        match (self.dialect, kind) {
-            (Dialect::Sqlite, ColumnKind::Timestamp | ColumnKind::TimestampTz) => format!(
+    fn scalar(&self, out: &mut String, kind: ColumnKind, column: Column<'_>) {
+        let _ = match (self.dialect, kind) {
+            (Dialect::Sqlite, ColumnKind::Timestamp | ColumnKind::TimestampTz) => write!(
+                out,
                 "coalesce({DATETIME_FUNCTION}({column}), strftime('%Y-%m-%dT%H:%M:%SZ', {column}), {column})"
             ),
-            (Dialect::Sqlite, ColumnKind::Boolean) => format!(
+            (Dialect::Sqlite, ColumnKind::Boolean) => write!(
+                out,
                 "CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN json('true') ELSE json('false') END"
             ),
-            (Dialect::Sqlite, ColumnKind::Json) => format!("json({column})"),
-            _ => column.to_string(),
-        }
+            (Dialect::Sqlite, ColumnKind::Json) => write!(out, "json({column})"),
+            _ => write!(out, "{column}"),
+        };
     }
 
     /// A correlated sub-select for a relation: an object (many-to-one) or an array (one-to-many).
-    fn relation(&mut self, entity: &Entity, prefix: &str, nested: &RelationSelect) -> String {
+    fn relation(&mut self, entity: &Entity, alias: &str, nested: &RelationSelect) -> String {
         let relation = &entity.relations[nested.relation];
         let model = self.model;
         let target = &model.entities[relation.target];
-        let outer = format!(
-            "{prefix}{}",
-            ident(&entity.fields[relation.local_field].column)
-        );
+        let outer = Column(alias, &entity.fields[relation.local_field].column).to_string();
         let join_field = &target.fields[relation.target_field];
         let sub = match relation.kind {
             RelationKind::ManyToOne => {
@@ -103,5 +107,32 @@ impl Builder<'_> {
             Dialect::Sqlite => format!("json({sub})"),
             Dialect::Postgres => sub,
         }
+    }
+}
+
+/// Starts the `index`th key/value pair of an object: after a comma, or in a new call every
+/// `split` pairs.
+fn separate(out: &mut String, index: usize, split: usize, call: &str) {
+    if index == 0 {
+        return;
+    }
+    if index % split == 0 {
+        out.push_str(") || ");
+        out.push_str(call);
+    } else {
+        out.push_str(", ");
+    }
+}
+
+/// A column, qualified by its table alias unless that is empty.
+#[derive(Clone, Copy)]
+struct Column<'a>(&'a str, &'a str);
+
+impl fmt::Display for Column<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.0.is_empty() {
+            write!(f, "{}.", self.0)?;
+        }
+        write!(f, "{}", ident(self.1))
     }
 }

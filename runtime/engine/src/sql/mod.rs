@@ -92,9 +92,26 @@ pub(crate) struct Builder<'m> {
     sharing: Sharing,
 }
 
-/// Quotes an identifier.
-pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// An identifier, quoted when written (without an allocation of its own: statements are built
+/// per request, and their identifiers are most of their text).
+pub(crate) fn ident(name: &str) -> Ident<'_> {
+    Ident(name)
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Ident<'a>(&'a str);
+
+impl std::fmt::Display for Ident<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_char('"')?;
+        for (i, part) in self.0.split('"').enumerate() {
+            if i > 0 {
+                f.write_str("\"\"")?;
+            }
+            f.write_str(part)?;
+        }
+        f.write_char('"')
+    }
 }
 
 impl<'m> Builder<'m> {
@@ -288,5 +305,16 @@ fn pg_cast(field: &Field, value: &Value) -> Option<String> {
             Some(field.sql_type.clone())
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ident;
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        assert_eq!(ident("line_items").to_string(), r#""line_items""#);
+        assert_eq!(ident(r#"odd"name""#).to_string(), r#""odd""name""""#);
     }
 }

@@ -45,7 +45,7 @@ impl Builder<'_> {
         } else {
             let names: Vec<String> = columns
                 .iter()
-                .map(|&i| ident(&entity.fields[i].column))
+                .map(|&i| ident(&entity.fields[i].column).to_string())
                 .collect();
             let _ = write!(sql, " ({})", names.join(", "));
             let head = 0..sql.len();
@@ -72,7 +72,7 @@ impl Builder<'_> {
                     head,
                     values: values_at + 1..sql.len() - 1,
                     columns: columns.len(),
-                    key: ident(&entity.fields[key].column),
+                    key: ident(&entity.fields[key].column).to_string(),
                 });
             }
         }
@@ -102,7 +102,7 @@ impl Builder<'_> {
         let entity = &model.entities[entity];
         let names: Vec<String> = values
             .iter()
-            .map(|(i, _)| ident(&entity.fields[*i].column))
+            .map(|(i, _)| ident(&entity.fields[*i].column).to_string())
             .collect();
         let placeholders: Vec<String> = values
             .iter()
