@@ -116,7 +116,7 @@ fn separate(out: &mut String, index: usize, split: usize, call: &str) {
     if index == 0 {
         return;
     }
-    if index % split == 0 {
+    if index.is_multiple_of(split) {
         out.push_str(") || ");
         out.push_str(call);
     } else {
