@@ -630,9 +630,11 @@ mod tests {
             let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
                 .await
                 .expect("admin");
+            // Only a backend already asleep: it has read the pause, so setting it to 0 (for the
+            // statements run again) cannot race the batch's own read of it.
             let waiting = format!(
                 "SELECT pid FROM pg_stat_activity WHERE query LIKE '%{table}_pause, pg_sleep%' \
-                 AND pid <> pg_backend_pid()"
+                 AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()"
             );
             loop {
                 let pids: Vec<(i32,)> = sqlx::query_as(AssertSqlSafe(waiting.clone()))
