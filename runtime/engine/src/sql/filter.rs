@@ -1,6 +1,6 @@
 //! `WHERE` conditions: filter trees and keyset (cursor) bounds.
 
-use super::{Builder, ident};
+use super::{Builder, Column, ident};
 use crate::db::Dialect;
 use crate::model::Entity;
 use crate::query::{Condition, Filter, Keyset, Op, Operand, Order, Value};
@@ -45,11 +45,7 @@ impl Builder<'_> {
 
     fn condition(&mut self, entity: &Entity, alias: &str, condition: &Condition) -> String {
         let field = &entity.fields[condition.field];
-        let column = if alias.is_empty() {
-            ident(&field.column).to_string()
-        } else {
-            format!("{alias}.{}", ident(&field.column))
-        };
+        let column = Column(alias, &field.column);
         match (&condition.operand, condition.op) {
             (Operand::Flag(is_null), _) => {
                 format!("{column} IS {}NULL", if *is_null { "" } else { "NOT " })

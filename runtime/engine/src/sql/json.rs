@@ -1,8 +1,8 @@
 //! Row objects: the JSON object a row renders to, with nested relations as sub-selects.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
-use super::{Builder, ident};
+use super::{Builder, Column, ident};
 use crate::catalog::ColumnKind;
 use crate::db::{DATETIME_FUNCTION, Dialect};
 use crate::model::{Entity, RelationKind};
@@ -28,11 +28,6 @@ impl Builder<'_> {
             Dialect::Postgres if chunked => "jsonb_build_object(",
             Dialect::Postgres => "json_build_object(",
         };
-        let split = if chunked {
-            PG_PAIRS_PER_CALL
-        } else {
-            usize::MAX
-        };
         let mut out = String::with_capacity(32 + 48 * pairs);
         if chunked {
             out.push('(');
@@ -40,13 +35,13 @@ impl Builder<'_> {
         out.push_str(call);
         for (n, &i) in fields.iter().enumerate() {
             let field = &entity.fields[i];
-            separate(&mut out, n, split, call);
+            separate(&mut out, n, chunked, call);
             let _ = write!(out, "'{}', ", field.name);
             self.scalar(&mut out, field.kind, Column(alias, &field.column));
         }
         for (n, nested) in relations.iter().enumerate() {
             let sub = self.relation(entity, alias, nested);
-            separate(&mut out, fields.len() + n, split, call);
+            separate(&mut out, fields.len() + n, chunked, call);
             let _ = write!(out, "'{}', {sub}", nested.name);
         }
         out.push(')');
@@ -110,29 +105,16 @@ impl Builder<'_> {
     }
 }
 
-/// Starts the `index`th key/value pair of an object: after a comma, or in a new call every
-/// `split` pairs.
-fn separate(out: &mut String, index: usize, split: usize, call: &str) {
+/// Starts the `index`th key/value pair of an object: after a comma, or, when the object is
+/// `chunked`, in a new call every [`PG_PAIRS_PER_CALL`] pairs.
+fn separate(out: &mut String, index: usize, chunked: bool, call: &str) {
     if index == 0 {
         return;
     }
-    if index.is_multiple_of(split) {
+    if chunked && index.is_multiple_of(PG_PAIRS_PER_CALL) {
         out.push_str(") || ");
         out.push_str(call);
     } else {
         out.push_str(", ");
-    }
-}
-
-/// A column, qualified by its table alias unless that is empty.
-#[derive(Clone, Copy)]
-struct Column<'a>(&'a str, &'a str);
-
-impl fmt::Display for Column<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.0.is_empty() {
-            write!(f, "{}.", self.0)?;
-        }
-        write!(f, "{}", ident(self.1))
     }
 }

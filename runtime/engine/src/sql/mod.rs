@@ -114,6 +114,19 @@ impl std::fmt::Display for Ident<'_> {
     }
 }
 
+/// A column, qualified by its table alias unless that is empty.
+#[derive(Clone, Copy)]
+struct Column<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Column<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.0.is_empty() {
+            write!(f, "{}.", self.0)?;
+        }
+        write!(f, "{}", ident(self.1))
+    }
+}
+
 impl<'m> Builder<'m> {
     fn next_alias(&mut self) -> String {
         self.aliases += 1;
