@@ -4,6 +4,7 @@
 //! relations between *visible* tables. A foreign key to a table the app cannot see stays a plain
 //! scalar field. The composed API is an app model too, over the union of every app's grants.
 
+mod inflect;
 pub mod naming;
 
 use std::collections::HashMap;

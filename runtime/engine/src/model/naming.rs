@@ -8,10 +8,12 @@
 
 use heck::{ToLowerCamelCase, ToUpperCamelCase};
 
+use super::inflect;
+
 /// The camelCase singular entity name of a table.
 pub fn entity_name(table: &str) -> String {
     let (head, last) = split_last_word(table);
-    format!("{head}{}", pluralizer::pluralize(last, 1, false)).to_lower_camel_case()
+    format!("{head}{}", inflect::singular(last)).to_lower_camel_case()
 }
 
 /// The camelCase plural of an entity name, used for paths and list fields.
@@ -22,7 +24,7 @@ pub fn plural(entity: &str) -> String {
         .find(|(_, c)| c.is_uppercase())
         .map_or(0, |(i, _)| i);
     let (head, last) = entity.split_at(split);
-    let plural_last = pluralizer::pluralize(&last.to_lowercase(), 2, false);
+    let plural_last = inflect::plural(&last.to_lowercase());
     let plural_last = if head.is_empty() {
         plural_last
     } else {
