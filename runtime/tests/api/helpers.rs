@@ -244,9 +244,15 @@ impl TestApp {
     }
 
     pub async fn finish(self) {
+        let db = self.stop().await;
+        db.drop_database().await;
+    }
+
+    /// Shuts the runtime down as a signal does, keeping its database.
+    pub async fn stop(self) -> TestDb {
         self.handle.stop().await;
         let _ = self.task.await;
-        self.db.drop_database().await;
+        self.db
     }
 
     /// `http://127.0.0.1:<port of app>/<path>`; `runtime` is the composed port.

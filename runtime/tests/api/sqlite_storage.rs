@@ -1,5 +1,6 @@
 //! SQLite storage under a steady write load: the runtime checkpoints the WAL in the background
-//! (no write pays for a checkpoint), and the WAL starts over instead of growing with every write.
+//! (no write pays for a checkpoint), and the WAL starts over instead of growing with every write;
+//! a clean shutdown leaves it empty.
 
 use std::time::Duration;
 
@@ -39,5 +40,30 @@ async fn the_wal_starts_over_after_background_checkpoints() {
     );
     assert_eq!(app.get("runtime", "/emails/160").await.status.as_u16(), 200);
     assert_eq!(app.get("runtime", "/emails/161").await.status.as_u16(), 404);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_clean_shutdown_leaves_the_wal_empty_and_the_rows_in_the_database() {
+    let app = TestApp::spawn_sqlite().await;
+    let file = app.db.url.trim_start_matches("sqlite://").to_string();
+    let wal_size = || std::fs::metadata(format!("{file}-wal")).map_or(0, |m| m.len());
+    for n in 1..=30 {
+        let address = format!("user{n}@example.com");
+        let reply = app
+            .post("runtime", "/emails", json!({ "address": address }))
+            .await;
+        assert_eq!(reply.status.as_u16(), 201, "{:?}", reply.body);
+    }
+    assert!(wal_size() > 0, "the writes went through the WAL");
+    let db = app.stop().await;
+    assert_eq!(
+        wal_size(),
+        0,
+        "the WAL still held frames after shutdown: the next start would read them all"
+    );
+    let app = TestApp::spawn_with(db, crate::helpers::linked_apps()).await;
+    let reply = app.get("runtime", "/emails/30").await;
+    assert_eq!(reply.assert_ok()["address"], "user30@example.com");
     app.finish().await;
 }

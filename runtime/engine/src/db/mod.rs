@@ -235,7 +235,7 @@ impl Database {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(lite) => lite.store.close(),
+            Self::Sqlite(lite) => lite.store.close().await,
             Self::Postgres(pg) => pg.pool().close().await,
         }
     }

@@ -160,9 +160,21 @@ impl SqliteStore {
         Ok(SqliteTransaction { writer, open: true })
     }
 
-    /// Closes the idle readers; the writer closes with the last handle on the store.
-    pub fn close(&self) {
+    /// Closes the idle readers and moves the whole WAL into the database file, leaving it
+    /// empty: the process may end before the last connection closes (which would do the
+    /// same), and the next start would then read every frame of the WAL to rebuild its index
+    /// (100-240 ms for the 240 MB one a benchmark leaves behind, against 25 ms with none). The
+    /// writer closes with the last handle on the store.
+    pub async fn close(&self) {
         self.idle_readers().clear();
+        if let Err(error) = self
+            .writer
+            .lock()
+            .await
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        {
+            tracing::warn!(%error, "emptying the SQLite WAL at shutdown failed");
+        }
     }
 
     fn idle_readers(&self) -> std::sync::MutexGuard<'_, Vec<Reader>> {

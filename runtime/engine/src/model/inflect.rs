@@ -642,6 +642,9 @@ mod tests {
         "They",
         "this",
         "these",
+        "café",
+        "pokémon",
+        "Pokémon",
     ];
 
     #[test]
