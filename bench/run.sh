@@ -52,9 +52,9 @@ trap '[ $started_pg = 1 ] && "$SHARED/db.sh" pg-stop' EXIT
 # Every server runs in a session of its own (setsid), as a service manager would start it. The
 # kernel's autogroup scheduling shares the CPU out between sessions first: started from this
 # script, a server shared one session with wrk, while PostgreSQL (daemonised by pg_ctl) had one
-# to itself, and the database's backends then waited long for the CPU. Measured on the runtime's PostgreSQL get-by-id: p99
-# 15-165 ms in the script's session, 1.5-1.7 ms in its own (max 250-320 -> 9-11 ms). pgbench
-# already runs apart from its server.
+# to itself, and the database's backends then waited long for the CPU. Measured on the
+# runtime's PostgreSQL get-by-id: p99 15-165 ms in the script's session, 1.5-1.7 ms in its own
+# (max 250-320 -> 9-11 ms). pgbench already runs apart from its server.
 SERVE=(setsid)
 
 runtime() {  # runtime BACKEND: serves the seeded database on the composed port 3042
