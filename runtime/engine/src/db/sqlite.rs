@@ -62,6 +62,9 @@ const CACHE_KIB: i64 = 1024;
 /// How long a statement waits for a lock another process holds before it fails as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long shutdown waits before it tries again to empty a WAL that another checkpoint held.
+const CHECKPOINT_RETRY: Duration = Duration::from_millis(10);
+
 /// Opening the database file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -175,15 +178,35 @@ impl SqliteStore {
     /// same), and the next start would then read every frame of the WAL to rebuild its index
     /// (100-240 ms for the 240 MB one a benchmark leaves behind, against 25 ms with none). The
     /// writer closes with the last handle on the store.
+    ///
+    /// A checkpoint that finds another one running (the background checkpointer's pass) does
+    /// not wait for it, and `wal_checkpoint` reports that as a row, not as an error: it is tried
+    /// again until it completes or [`BUSY_TIMEOUT`] has passed.
     pub async fn close(&self) {
         self.idle_readers().clear();
-        if let Err(error) = self
-            .writer
-            .lock()
-            .await
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        {
-            tracing::warn!(%error, "emptying the SQLite WAL at shutdown failed");
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let blocked =
+                self.writer
+                    .lock()
+                    .await
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                        row.get::<_, i64>(0)
+                    });
+            match blocked {
+                Ok(0) => return,
+                Ok(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(CHECKPOINT_RETRY).await;
+                }
+                Ok(_) => {
+                    tracing::warn!("emptying the SQLite WAL at shutdown failed: it stayed busy");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "emptying the SQLite WAL at shutdown failed");
+                    return;
+                }
+            }
         }
     }
 
