@@ -186,15 +186,8 @@ impl SqliteStore {
         self.idle_readers().clear();
         let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
         loop {
-            let blocked =
-                self.writer
-                    .lock()
-                    .await
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-                        row.get::<_, i64>(0)
-                    });
-            match blocked {
-                Ok(0) => return,
+            match wal_checkpoint(&*self.writer.lock().await, "TRUNCATE") {
+                Ok(done) if !done.blocked => return,
                 Ok(_) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(CHECKPOINT_RETRY).await;
                 }
@@ -327,9 +320,29 @@ fn catch_up(conn: &Connection, mut backfilled: Option<i64>) {
 
 /// Runs a passive checkpoint; the number of the WAL's frames that are now in the database file.
 fn checkpoint(conn: &Connection) -> Option<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(2))
+    wal_checkpoint(conn, "PASSIVE")
+        .map(|done| done.backfilled)
         .inspect_err(|error| tracing::warn!(%error, "checkpointing the SQLite WAL failed"))
         .ok()
+}
+
+/// What a checkpoint reported.
+struct Checkpointed {
+    /// Another connection kept it from finishing: a running checkpoint, or (for the modes that
+    /// wait for them) readers or the writer. SQLite reports this as a row, not as an error.
+    blocked: bool,
+    /// The WAL's frames that are now in the database file.
+    backfilled: i64,
+}
+
+/// Runs `PRAGMA wal_checkpoint` in `mode` (`PASSIVE`, `TRUNCATE`, ...).
+fn wal_checkpoint(conn: &Connection, mode: &'static str) -> rusqlite::Result<Checkpointed> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok(Checkpointed {
+            blocked: row.get::<_, i64>(0)? != 0,
+            backfilled: row.get(2)?,
+        })
+    })
 }
 
 fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
