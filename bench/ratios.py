@@ -20,6 +20,11 @@ MUST = {
     "graphql": (("x", 4), ("x", 4)),
     "insert": (("x", 3), ("x", 3)),
 }
+# p99 at most this share of Platformatic's, in every scenario.
+P99_SHARE = 1 / 3
+# The runtime's own limits: start-up to the first answer, and peak RSS.
+STARTUP_MS = 100
+PEAK_RSS_MIB = 40
 
 
 def rows(path):
@@ -57,6 +62,25 @@ def verdict(kind, factor, ours, peer, pgbench):
     return f"{share:.0%} of pgbench", "met" if share >= factor else f"missed (needs {factor:.0%})"
 
 
+def p99_verdict(ours, peer):
+    if ours is None or peer is None:
+        return "-"
+    text = f"{ours['p99']:.2f} / {peer['p99']:.2f}"
+    limit = peer["p99"] * P99_SHARE
+    return text if ours["p99"] <= limit else f"**{text}** (needs <= {limit:.2f})"
+
+
+def server_verdict(label, start, peak):
+    if not label.startswith("runtime-"):
+        return "-"
+    missed = []
+    if start > STARTUP_MS:
+        missed.append(f"start-up needs <= {STARTUP_MS} ms")
+    if peak > PEAK_RSS_MIB:
+        missed.append(f"peak RSS needs <= {PEAK_RSS_MIB} MiB")
+    return "; ".join(missed) or "met"
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -72,20 +96,21 @@ def main():
             kind, factor = MUST[s][index]
             ratio, met = verdict(kind, factor, ours, peer, pgb)
             fmt = lambda m: f"{m['rps']:,.0f}" if m else "-"
-            p99 = f"{ours['p99']:.2f} / {peer['p99']:.2f}" if ours and peer else "-"
+            p99 = p99_verdict(ours, peer)
             errors = ours["errors"] if ours else "-"
             print(f"| {db} | {s} | {fmt(ours)} | {fmt(peer)} | {fmt(pgb) if label == 'pg' else '-'} | {ratio} | {met} | {p99} | {errors} |")
     server = defaultdict(list)
     for r in rows(os.path.join(d, "server.tsv")):
         server[r["label"]].append(r)
     if server:
-        print("\n| server | start-up ms (median) | idle RSS MiB (median) | peak RSS MiB (max) |")
-        print("|---|---:|---:|---:|")
+        print("\n| server | start-up ms (median) | idle RSS MiB (median) | peak RSS MiB (max) | targets |")
+        print("|---|---:|---:|---:|---|")
         for label, rs in server.items():
             start = st.median(float(r["startup_ms"]) for r in rs)
             idle = st.median(float(r["idle_rss_kib"]) for r in rs) / 1024
             peak = max(float(r["peak_rss_kib"]) for r in rs) / 1024
-            print(f"| {label} | {start:,.0f} | {idle:.1f} | {peak:.1f} |")
+            targets = server_verdict(label, start, peak)
+            print(f"| {label} | {start:,.0f} | {idle:.1f} | {peak:.1f} | {targets} |")
 
 
 if __name__ == "__main__":
