@@ -54,8 +54,8 @@ use crate::query::Value;
 /// Runners of one read text at once on one serving thread; more reads wait and share.
 const PARALLEL_READS: usize = 2;
 /// Runners of one insert text at once on one serving thread. One runner, holding its
-/// connection, batches every insert that arrives while its statement runs: 7.8-7.9 rows a commit
-/// on the benchmark instead of 4.5-5.1 with four, and 11-36% more inserts a second in ten
+/// connection, batches every insert that arrives while its statement runs: 7.7-7.9 rows a commit
+/// on the benchmark instead of 4.5-5.5 with four, and 11-36% more inserts a second in ten
 /// interleaved pairs of 10-second runs.
 const PARALLEL_INSERTS: usize = 1;
 /// When statements of a text wait this long and no runner of it takes a batch, the runners are
