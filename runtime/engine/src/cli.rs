@@ -141,7 +141,8 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
             println!("created {}", path.display());
         }
         MigrateAction::Apply { to } => {
-            let db = Database::connect(config.database(), 1).await?;
+            let db =
+                Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
             let applied = migrate::apply(&db, dir, to)
                 .await
                 .with_context(|| format!("applying migrations from {}", dir.display()))?;
@@ -154,7 +155,8 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
             db.close().await;
         }
         MigrateAction::Status => {
-            let db = Database::connect(config.database(), 1).await?;
+            let db =
+                Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
             println!("{:<8} {:<32} state", "version", "name");
             for state in migrate::status(&db, dir).await? {
                 println!(

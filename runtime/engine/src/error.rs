@@ -25,6 +25,9 @@ pub enum ErrorCode {
     ReadOnlyField,
     InvalidQuery,
     QueryTooComplex,
+    TooManyConditions,
+    TooManyValues,
+    TooManyRows,
     NotFound,
     MethodNotAllowed,
     UnsupportedMediaType,
@@ -34,13 +37,15 @@ pub enum ErrorCode {
     ForeignKeyViolation,
     NotNullViolation,
     CheckViolation,
+    ValueTooLarge,
     Unavailable,
+    RequestTimeout,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::UnknownField,
         Self::UnknownOperator,
         Self::UnknownParameter,
@@ -53,6 +58,9 @@ impl ErrorCode {
         Self::ReadOnlyField,
         Self::InvalidQuery,
         Self::QueryTooComplex,
+        Self::TooManyConditions,
+        Self::TooManyValues,
+        Self::TooManyRows,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::UnsupportedMediaType,
@@ -62,7 +70,9 @@ impl ErrorCode {
         Self::ForeignKeyViolation,
         Self::NotNullViolation,
         Self::CheckViolation,
+        Self::ValueTooLarge,
         Self::Unavailable,
+        Self::RequestTimeout,
         Self::Internal,
     ];
 
@@ -81,6 +91,9 @@ impl ErrorCode {
             Self::ReadOnlyField => "READ_ONLY_FIELD",
             Self::InvalidQuery => "INVALID_QUERY",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::TooManyConditions => "TOO_MANY_CONDITIONS",
+            Self::TooManyValues => "TOO_MANY_VALUES",
+            Self::TooManyRows => "TOO_MANY_ROWS",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -90,7 +103,9 @@ impl ErrorCode {
             Self::ForeignKeyViolation => "FOREIGN_KEY_VIOLATION",
             Self::NotNullViolation => "NOT_NULL_VIOLATION",
             Self::CheckViolation => "CHECK_VIOLATION",
+            Self::ValueTooLarge => "VALUE_TOO_LARGE",
             Self::Unavailable => "SERVICE_UNAVAILABLE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::Internal => "INTERNAL_ERROR",
         }
     }
@@ -109,16 +124,20 @@ impl ErrorCode {
             | Self::InvalidCursor
             | Self::ReadOnlyField
             | Self::InvalidQuery
-            | Self::QueryTooComplex => StatusCode::BAD_REQUEST,
+            | Self::QueryTooComplex
+            | Self::TooManyConditions
+            | Self::TooManyValues
+            | Self::TooManyRows => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UniqueViolation | Self::Conflict => StatusCode::CONFLICT,
-            Self::ForeignKeyViolation | Self::NotNullViolation | Self::CheckViolation => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ForeignKeyViolation
+            | Self::NotNullViolation
+            | Self::CheckViolation
+            | Self::ValueTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -12,6 +12,7 @@ mod custom_routes;
 mod errors;
 mod graphql;
 mod graphql_schema;
+mod hostile_input;
 mod migrations;
 mod openapi;
 mod read_cache;

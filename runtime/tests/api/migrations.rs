@@ -34,7 +34,9 @@ async fn connect(db: &TestDb) -> Database {
         url: DatabaseUrl::new(db.url.clone()),
         ..DatabaseConfig::default()
     };
-    Database::connect(&config, 1).await.expect("connects")
+    Database::connect(&config, 1, std::time::Duration::from_secs(30))
+        .await
+        .expect("connects")
 }
 
 with_db!(apply_is_ordered_idempotent_and_stops_at_a_target, |db| {

@@ -62,6 +62,33 @@ pub struct LimitsConfig {
     pub default_limit: u32,
     /// The largest `limit` a request may ask for.
     pub max_limit: u32,
+    /// The most conditions one request's filters may hold in all (`where.*`, `where.or`
+    /// alternatives, GraphQL `where` with its nested `and`/`or`); an `in` list is one.
+    pub max_conditions: usize,
+    /// The most values the `in`/`nin` lists of one request may hold in all.
+    pub max_in_values: usize,
+    /// The most rows one bulk insert may carry.
+    pub max_bulk_rows: usize,
+    /// The deepest a request may nest: JSON bodies, GraphQL documents (brackets of every
+    /// kind) and GraphQL variables. Checked before anything is parsed.
+    pub max_nesting: usize,
+    /// Seconds one request may take; past that it answers 503 and its statement is stopped.
+    pub request_timeout_secs: f64,
+}
+
+/// The most bound parameters SQLite accepts in one statement (its default
+/// `SQLITE_MAX_VARIABLE_NUMBER`); PostgreSQL accepts 65,535.
+pub const SQLITE_MAX_PARAMS: usize = 32_766;
+
+/// The deepest [`LimitsConfig::max_nesting`] may be: the parsers behind the check recurse once
+/// per level, and this keeps them far inside a serving thread's stack.
+pub const MAX_NESTING_CEILING: usize = 256;
+
+impl LimitsConfig {
+    /// How long one request may take.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.request_timeout_secs)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +164,11 @@ impl Default for LimitsConfig {
         Self {
             default_limit: 10,
             max_limit: 100,
+            max_conditions: 100,
+            max_in_values: 5_000,
+            max_bulk_rows: 10_000,
+            max_nesting: 64,
+            request_timeout_secs: 30.0,
         }
     }
 }
@@ -243,6 +275,7 @@ impl Config {
                 ),
             ));
         }
+        check_request_limits(limits)?;
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
@@ -282,6 +315,54 @@ impl Config {
         }
         Ok(CheckedConfig { raw: self, apps })
     }
+}
+
+/// The limits that keep one request inside the databases' own limits and the server's stack.
+fn check_request_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
+    for (key, value) in [
+        ("limits.max_conditions", limits.max_conditions),
+        ("limits.max_in_values", limits.max_in_values),
+        ("limits.max_bulk_rows", limits.max_bulk_rows),
+        ("limits.max_nesting", limits.max_nesting),
+    ] {
+        if value == 0 {
+            return Err(key_error(key, "must be at least 1"));
+        }
+    }
+    // A filter binds at most one value per condition and one per `in` value; the rest of a
+    // statement (keys, cursors) binds a few hundred at most.
+    let filter_params = limits.max_conditions.saturating_add(limits.max_in_values);
+    if filter_params > SQLITE_MAX_PARAMS / 2 {
+        return Err(key_error(
+            "limits.max_in_values",
+            &format!(
+                "limits.max_conditions + limits.max_in_values must stay at or below {}, half of \
+                 the bound values SQLite accepts in one statement",
+                SQLITE_MAX_PARAMS / 2
+            ),
+        ));
+    }
+    // SQLite nests one expression level per ANDed or ORed condition and refuses past 1,000.
+    if limits.max_conditions > 500 {
+        return Err(key_error(
+            "limits.max_conditions",
+            "must be at most 500 (SQLite refuses expressions nested past 1,000 levels)",
+        ));
+    }
+    if limits.max_nesting > MAX_NESTING_CEILING {
+        return Err(key_error(
+            "limits.max_nesting",
+            &format!("must be at most {MAX_NESTING_CEILING}"),
+        ));
+    }
+    let timeout = limits.request_timeout_secs;
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
+        return Err(key_error(
+            "limits.request_timeout_secs",
+            "must be a number of seconds above 0 and at most 86400",
+        ));
+    }
+    Ok(())
 }
 
 fn key_error(key: &str, reason: &str) -> ConfigError {
@@ -420,6 +501,25 @@ mod tests {
                 .check(LINKED)
                 .expect_err("too big");
             assert!(err.to_string().contains("limits.default_limit"));
+            for (file, key) in [
+                ("[limits]\nmax_nesting = 100000\n", "limits.max_nesting"),
+                ("[limits]\nmax_in_values = 40000\n", "limits.max_in_values"),
+                ("[limits]\nmax_conditions = 0\n", "limits.max_conditions"),
+                (
+                    "[limits]\nrequest_timeout_secs = 0\n",
+                    "limits.request_timeout_secs",
+                ),
+            ] {
+                jail.create_file("runtime.toml", file)?;
+                let err = load(None).expect("loads").check(LINKED).expect_err(file);
+                assert!(err.to_string().contains(key), "{file}: {err}");
+            }
+            jail.create_file("runtime.toml", "[limits]\nrequest_timeout_secs = 2\n")?;
+            let config = load(None).expect("an integer is seconds too");
+            assert_eq!(
+                config.limits.request_timeout(),
+                std::time::Duration::from_secs(2)
+            );
             Ok(())
         });
     }

@@ -48,7 +48,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use tokio::sync::oneshot;
 
-use super::{DbError, JsonRow, OneRow, Sharing, Statement, bind_postgres, fetch_postgres};
+use super::{DbError, Dialect, JsonRow, OneRow, Sharing, Statement, bind_postgres, fetch_postgres};
 use crate::query::Value;
 
 /// Runners of one read text at once on one serving thread; more reads wait and share.
@@ -71,8 +71,6 @@ const MAX_BATCH: usize = 32;
 /// Statement texts whose queue, with its combined texts, stays while idle: rebuilding the
 /// combined texts each time a queue empties cost 3-4% of the runtime's CPU under load.
 const KEPT_QUEUES: usize = 64;
-/// PostgreSQL's limit on bound parameters in one statement.
-const MAX_PARAMS: usize = u16::MAX as usize;
 
 type Reply = oneshot::Sender<Result<Timed, DbError>>;
 
@@ -299,7 +297,8 @@ impl Coalescer {
             return None;
         }
         let params = queue.waiting[0].0.len().max(1);
-        let take = queue.waiting.len().min(MAX_BATCH).min(MAX_PARAMS / params);
+        let most = Dialect::Postgres.max_params() / params;
+        let take = queue.waiting.len().min(MAX_BATCH).min(most).max(1);
         queue.batches += 1;
         Some((queue.waiting.drain(..take).collect(), queue.sharing.clone()))
     }

@@ -39,6 +39,7 @@ enum Violation {
     ForeignKey,
     NotNull,
     Check,
+    TooLarge,
     InvalidValue,
 }
 
@@ -51,13 +52,22 @@ pub fn db_error(error: DbError, names: &dyn ConstraintNames) -> ApiError {
                 "the database is busy; no connection became free in time, retry later",
             );
         }
+        DbError::Sqlx(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some(QUERY_CANCELED) =>
+        {
+            return timed_out();
+        }
         DbError::Sqlx(sqlx::Error::Database(db)) => postgres_violation(db.as_ref(), names),
         DbError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) => {
-            if failure.code == rusqlite::ErrorCode::DatabaseBusy {
-                return ApiError::new(
-                    ErrorCode::Unavailable,
-                    "the database is locked by another process; retry later",
-                );
+            match failure.code {
+                rusqlite::ErrorCode::DatabaseBusy => {
+                    return ApiError::new(
+                        ErrorCode::Unavailable,
+                        "the database is locked by another process; retry later",
+                    );
+                }
+                rusqlite::ErrorCode::OperationInterrupted => return timed_out(),
+                _ => {}
             }
             sqlite_violation(
                 failure.extended_code,
@@ -71,6 +81,21 @@ pub fn db_error(error: DbError, names: &dyn ConstraintNames) -> ApiError {
         Some((violation, described)) => violation_error(violation, &described),
         None => ApiError::internal(&error),
     }
+}
+
+/// SQLSTATE 57014: `statement_timeout` (or an operator) cancelled the statement.
+const QUERY_CANCELED: &str = "57014";
+/// SQLSTATE 54000: a value too large for what holds it, such as an index entry (a B-tree row
+/// of over 2,704 bytes, or over 8,191 compressed).
+const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+
+/// A statement stopped at the request's time limit (SQLite's progress handler, PostgreSQL's
+/// `statement_timeout`).
+fn timed_out() -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestTimeout,
+        "the request took longer than limits.request_timeout_secs allows and was stopped; narrow it (a filter, a smaller limit) or retry later",
+    )
 }
 
 fn violation_error(violation: Violation, described: &str) -> ApiError {
@@ -95,6 +120,12 @@ fn violation_error(violation: Violation, described: &str) -> ApiError {
             ErrorCode::CheckViolation,
             format!("check constraint violated{described}: the value is not allowed"),
         ),
+        Violation::TooLarge => ApiError::new(
+            ErrorCode::ValueTooLarge,
+            format!(
+                "a value is too large for an index of the table{described}: shorten it (PostgreSQL indexes values of up to about 2,700 bytes)"
+            ),
+        ),
         Violation::InvalidValue => ApiError::new(
             ErrorCode::InvalidValue,
             format!("invalid value: {described}"),
@@ -113,6 +144,7 @@ fn postgres_violation(
         ErrorKind::ForeignKeyViolation => Violation::ForeignKey,
         ErrorKind::NotNullViolation => Violation::NotNull,
         ErrorKind::CheckViolation => Violation::Check,
+        _ if db.code().as_deref() == Some(PROGRAM_LIMIT_EXCEEDED) => Violation::TooLarge,
         _ if db.code().is_some_and(|c| c.starts_with("22")) => {
             return Some((Violation::InvalidValue, db.message().to_owned()));
         }

@@ -34,6 +34,16 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The most bound parameters one statement may carry.
+    pub fn max_params(self) -> usize {
+        match self {
+            Self::Sqlite => crate::config::SQLITE_MAX_PARAMS,
+            Self::Postgres => usize::from(u16::MAX),
+        }
+    }
+}
+
 /// The shared database.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -134,10 +144,14 @@ impl Database {
     /// Opens the database. A SQLite file (and its folder) is created on first use, in WAL mode.
     /// On PostgreSQL, `max_connections` is shared out between the `serving_threads` (each opens
     /// its own, see [`PgDb`]); connections are not pinged before each use (a round trip per
-    /// request): a broken one fails its statement and is dropped from its pool.
+    /// request): a broken one fails its statement and is dropped from its pool. A statement
+    /// that serves a request stops after `statement_timeout` (SQLite: its progress handler;
+    /// PostgreSQL: `statement_timeout` on the serving connections, not on the start-up one
+    /// that migrates).
     pub async fn connect(
         config: &DatabaseConfig,
         serving_threads: usize,
+        statement_timeout: Duration,
     ) -> Result<Self, ConnectError> {
         let url = config.url.expose();
         let redacted = config.url.redacted();
@@ -163,12 +177,11 @@ impl Database {
                 })?;
             }
             let store =
-                SqliteStore::open(path, acquire, config.read_cache_bytes).map_err(|source| {
-                    ConnectError::Open {
+                SqliteStore::open(path, acquire, config.read_cache_bytes, statement_timeout)
+                    .map_err(|source| ConnectError::Open {
                         url: redacted.clone(),
                         source,
-                    }
-                })?;
+                    })?;
             Ok(Self::Sqlite(SqliteDb {
                 options: Arc::new(options),
                 store: Arc::new(store),
@@ -186,9 +199,11 @@ impl Database {
                 .map_err(connect_error)?;
             let threads = u32::try_from(serving_threads.max(1)).unwrap_or(u32::MAX);
             let per_thread = (config.max_connections / threads).max(1);
+            let timeout_ms = statement_timeout.as_millis().max(1);
+            let serving = options.options([("statement_timeout", format!("{timeout_ms}ms"))]);
             Ok(Self::Postgres(PgDb::new(
                 pool,
-                options,
+                serving,
                 per_thread,
                 acquire,
                 config.read_cache_bytes,

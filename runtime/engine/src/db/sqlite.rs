@@ -9,9 +9,10 @@
 //! queued writes commit together ([`super::group_commit`]). WAL mode keeps readers and the
 //! writer from waiting on each other.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -70,6 +71,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits before it tries again to empty a WAL that another checkpoint held.
 const CHECKPOINT_RETRY: Duration = Duration::from_millis(10);
 
+/// Every how many virtual-machine steps a running statement checks its time limit: a point
+/// read takes fewer, so only long statements ever look at the clock.
+const PROGRESS_STEPS: std::ffi::c_int = 4096;
+
+thread_local! {
+    /// When the statement running on this thread started; statements run on the thread that
+    /// asked for them, so the connection's progress handler reads it here.
+    static STATEMENT_STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
 /// Opening the database file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -92,25 +103,29 @@ pub struct SqliteStore {
     writes: Arc<WriteQueue>,
     /// How long a write waits for the writer before it fails as busy.
     acquire_timeout: Duration,
+    /// How long one statement may run before it is interrupted.
+    statement_timeout: Duration,
     /// Dropped with the store, which stops the checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 impl SqliteStore {
     /// Opens (creating it when missing) the database file in WAL mode, with its writer, keeping
-    /// up to `cache_bytes` of answers of expensive reads.
+    /// up to `cache_bytes` of answers of expensive reads; a statement running longer than
+    /// `statement_timeout` is interrupted.
     pub fn open(
         path: &Path,
         acquire_timeout: Duration,
         cache_bytes: usize,
+        statement_timeout: Duration,
     ) -> Result<Self, OpenError> {
-        let writer = connect(path, false)?;
+        let writer = connect(path, false, Some(statement_timeout))?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // Checkpoints run in the background, not inside whichever write crosses the threshold
         // (measured: 12% of the CPU of an insert load, with an fsync in the request).
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
-        let checkpointer = spawn_checkpointer(connect(path, false)?, writer.clone())?;
+        let checkpointer = spawn_checkpointer(connect(path, false, None)?, writer.clone())?;
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
@@ -118,6 +133,7 @@ impl SqliteStore {
             writer,
             writes: Arc::default(),
             acquire_timeout,
+            statement_timeout,
             _checkpointer: checkpointer,
         })
     }
@@ -127,7 +143,7 @@ impl SqliteStore {
         let idle = self.idle_readers().pop();
         let mut reader = match idle {
             Some(reader) => reader,
-            None => Reader::open(&self.path)?,
+            None => Reader::open(&self.path, self.statement_timeout)?,
         };
         let answer = if self.cache.enabled() && reader.expensive.contains(statement) {
             self.read_cached(&mut reader, statement)
@@ -223,9 +239,9 @@ struct Reader {
 }
 
 impl Reader {
-    fn open(path: &Path) -> rusqlite::Result<Self> {
+    fn open(path: &Path, statement_timeout: Duration) -> rusqlite::Result<Self> {
         Ok(Self {
-            conn: connect(path, true)?,
+            conn: connect(path, true, Some(statement_timeout))?,
             data_version: None,
             expensive: Expensive::new(1, EXPENSIVE_STEPS),
         })
@@ -350,7 +366,13 @@ fn wal_checkpoint(conn: &Connection, mode: &'static str) -> rusqlite::Result<Che
     })
 }
 
-fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+/// Opens a connection; with a `statement_timeout`, a statement that runs longer is interrupted
+/// (it fails with `SQLITE_INTERRUPT`, and a write in it is rolled back).
+fn connect(
+    path: &Path,
+    read_only: bool,
+    statement_timeout: Option<Duration>,
+) -> rusqlite::Result<Connection> {
     let access = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } else {
@@ -369,6 +391,16 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
             | FunctionFlags::SQLITE_INNOCUOUS,
         |ctx| Ok(canonical_to_rfc3339(ctx.get_raw(0))),
     )?;
+    if let Some(timeout) = statement_timeout {
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                STATEMENT_STARTED
+                    .get()
+                    .is_some_and(|start| start.elapsed() > timeout)
+            }),
+        )?;
+    }
     if !read_only {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
@@ -382,8 +414,18 @@ pub(super) fn fetch(conn: &Connection, statement: &Statement) -> rusqlite::Resul
     run(&mut conn.prepare_cached(&statement.sql)?, statement)
 }
 
-/// Binds and runs a prepared statement; see [`fetch`].
+/// Binds and runs a prepared statement under its time limit; see [`fetch`].
 fn run(
+    prepared: &mut CachedStatement<'_>,
+    statement: &Statement,
+) -> rusqlite::Result<Option<JsonRow>> {
+    STATEMENT_STARTED.set(Some(Instant::now()));
+    let answer = run_unlimited(prepared, statement);
+    STATEMENT_STARTED.set(None);
+    answer
+}
+
+fn run_unlimited(
     prepared: &mut CachedStatement<'_>,
     statement: &Statement,
 ) -> rusqlite::Result<Option<JsonRow>> {
@@ -461,7 +503,13 @@ mod tests {
     fn expensive_reads_are_cached_until_another_connection_commits() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("cache.sqlite");
-        let store = SqliteStore::open(&path, Duration::from_secs(1), 1 << 20).expect("open");
+        let store = SqliteStore::open(
+            &path,
+            Duration::from_secs(1),
+            1 << 20,
+            Duration::from_secs(30),
+        )
+        .expect("open");
         let other = Connection::open(&path).expect("another connection");
         other
             .execute_batch(

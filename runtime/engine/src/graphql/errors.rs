@@ -1,6 +1,7 @@
 //! GraphQL errors in the product's code table: engine errors keep their code; errors that
 //! async-graphql raises itself (parsing, validation, limits) are given the matching code.
 
+use actix_web::HttpResponse;
 use async_graphql::{ErrorExtensionValues, Response, ServerError};
 
 use crate::error::{ApiError, ErrorCode};
@@ -19,6 +20,18 @@ pub fn to_graphql(error: ApiError) -> async_graphql::Error {
 fn set_code(extensions: &mut ErrorExtensionValues, code: ErrorCode) {
     extensions.set("code", code.as_str());
     extensions.set("statusCode", code.status().as_u16());
+}
+
+/// A request refused before execution, as a GraphQL response with `errors` and no `data`,
+/// under the error's own HTTP status.
+pub fn refused(error: &ApiError) -> HttpResponse {
+    let body = serde_json::json!({
+        "errors": [{
+            "message": error.message,
+            "extensions": {"code": error.code.as_str(), "statusCode": error.code.status().as_u16()},
+        }],
+    });
+    HttpResponse::build(error.code.status()).json(body)
 }
 
 /// Gives every error of a response a code from the table.

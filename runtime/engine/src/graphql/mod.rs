@@ -9,6 +9,8 @@ mod args;
 mod documents;
 mod errors;
 mod graphiql;
+mod guard;
+mod http;
 mod mutation;
 mod names;
 mod query;
@@ -16,9 +18,9 @@ mod selection;
 mod types;
 
 use actix_web::http::Method;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
 use async_graphql::dynamic::{Object, Schema, SchemaError};
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use async_graphql_actix_web::GraphQLResponse;
 
 pub use documents::DocumentCache;
 
@@ -78,11 +80,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema, documents: Docume
 
 async fn execute(
     req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<ApiContext>,
     schema: web::Data<Schema>,
     documents: web::Data<DocumentCache>,
-    request: GraphQLRequest,
-) -> Result<GraphQLResponse, ApiError> {
-    let mut request = request.into_inner();
+) -> Result<HttpResponse, ApiError> {
+    let mut request = http::read_request(&req, payload, &ctx).await?;
+    if let Err(refused) = http::check_document(&request, ctx.limits().max_nesting) {
+        return Ok(errors::refused(&refused));
+    }
     documents.prepare(&mut request);
     if req.method() == Method::GET && is_mutation(&mut request) {
         return Err(ApiError::new(
@@ -90,7 +96,8 @@ async fn execute(
             "mutations are only accepted over POST /graphql",
         ));
     }
-    Ok(errors::classify(schema.execute(request).await).into())
+    let response = GraphQLResponse::from(errors::classify(schema.execute(request).await));
+    Ok(response.respond_to(&req))
 }
 
 fn is_mutation(request: &mut async_graphql::Request) -> bool {

@@ -3,10 +3,9 @@
 //! The rule tables and the way they apply are those of the `pluralizer` crate (MIT OR
 //! Apache-2.0), its port of `pluralize`, kept to the letter so that every API name stays what it
 //! was (a test holds the two to the same answers). What differs is the regex engine and a memo:
-//! `pluralizer` compiles its 65 case-insensitive patterns with `regex`, whose Unicode-aware
-//! automata took 111M of the 171M instructions of the runtime's start-up (callgrind, seeded
-//! benchmark database, to the first answer); `regex-lite` compiles them in under a millisecond,
-//! and each distinct word is matched once. Names are ASCII identifiers in practice; for other
+//! `regex-lite` compiles the 65 case-insensitive patterns in under a millisecond, where the
+//! Unicode-aware automata of `regex` were most of the start-up's work (see bench/NOTES.md), and
+//! each distinct word is matched once. Names are ASCII identifiers in practice; for other
 //! letters `regex-lite` folds case more simply.
 
 use std::collections::{HashMap, HashSet};

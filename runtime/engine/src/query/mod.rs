@@ -2,6 +2,7 @@
 //! builder consumes. Fields and entities are indices into an [`crate::model::AppModel`], so an
 //! operation can only name what the app can see.
 
+pub mod bounds;
 mod coerce;
 pub mod cursor;
 mod input;

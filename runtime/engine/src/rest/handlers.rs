@@ -175,7 +175,7 @@ pub async fn create(
 ) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
-    let json = body::read_json(&req, payload, ctx.max_body()).await?;
+    let json = body::read_json(&req, payload, &ctx).await?;
     let (rows, many) = match &json {
         Json::Array(items) if items.is_empty() => {
             return Err(ApiError::new(
@@ -266,7 +266,7 @@ pub async fn upsert(
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
-    let json = body::read_json(&req, payload, ctx.max_body()).await?;
+    let json = body::read_json(&req, payload, &ctx).await?;
     let mut values = row_values(entity, body::object(&json)?, RowUse::Insert)?;
     key_in_body_matches(entity, &values, key, &id)?;
     if !values.iter().any(|(i, _)| *i == key) {
@@ -293,7 +293,7 @@ pub async fn patch(
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
-    let json = body::read_json(&req, payload, ctx.max_body()).await?;
+    let json = body::read_json(&req, payload, &ctx).await?;
     let values = row_values(entity, body::object(&json)?, RowUse::Update)?;
     key_in_body_matches(entity, &values, key, &id)?;
     let operation = Operation::Update {
@@ -350,7 +350,7 @@ pub async fn bulk_update(
 ) -> Reply {
     let entity = entity(&ctx, index);
     let filter = required_filter(&req, &ctx, entity, "a bulk update")?;
-    let json = body::read_json(&req, payload, ctx.max_body()).await?;
+    let json = body::read_json(&req, payload, &ctx).await?;
     let values = row_values(entity, body::object(&json)?, RowUse::Update)?;
     let operation = Operation::Update {
         entity: index,

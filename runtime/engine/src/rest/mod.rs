@@ -15,7 +15,7 @@
 //! Read-only tables (and views) have only the GET routes; other methods answer 405. Item routes
 //! exist for tables with a single-column primary key.
 
-mod body;
+pub(crate) mod body;
 mod handlers;
 pub mod params;
 

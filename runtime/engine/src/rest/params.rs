@@ -113,13 +113,7 @@ pub fn parse(
                     invalid(format!("`offset` must be a whole number, got {value:?}"))
                 })?;
             }
-            "fields" => {
-                let fields = value
-                    .split(',')
-                    .map(|name| field_index(entity, name.trim()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                params.fields = Some(fields);
-            }
+            "fields" => params.fields = Some(fields(entity, &value)?),
             "totalCount" => params.total_count = boolean("totalCount", &value)?,
             "cursor" => params.cursor = boolean("cursor", &value)?,
             "startAfter" | "endBefore" => {
@@ -205,6 +199,19 @@ pub fn field_index(entity: &Entity, name: &str) -> Result<usize, ApiError> {
             ),
         )
     })
+}
+
+/// `fields=a,b`: each field once, so a row never carries more columns than the table has.
+fn fields(entity: &Entity, raw: &str) -> Result<Vec<usize>, ApiError> {
+    let mut fields = Vec::new();
+    for name in raw.split(',').map(str::trim) {
+        let field = field_index(entity, name)?;
+        if fields.contains(&field) {
+            return Err(invalid(format!("`fields` names `{name}` twice")));
+        }
+        fields.push(field);
+    }
+    Ok(fields)
 }
 
 /// `field.op` with its raw value.

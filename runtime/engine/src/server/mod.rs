@@ -10,11 +10,13 @@ mod start_page;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_http::HttpService;
 use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, map_config};
-use actix_web::dev::{AppConfig, ServerHandle};
-use actix_web::{HttpRequest, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::{HttpRequest, middleware, web};
 use anyhow::Context as _;
 
 pub use compose::RouteConflict;
@@ -22,7 +24,7 @@ pub use prepare::{COMPOSED, Prepared, PreparedApi, Serve, prepare};
 
 use crate::api::{ApiContext, StatementCounter};
 use crate::app::App;
-use crate::config::CheckedConfig;
+use crate::config::{CheckedConfig, LimitsConfig};
 use crate::db::Database;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
@@ -202,7 +204,7 @@ async fn shutdown_signal() {
 
 /// How long a client still sending a refused body (413) has to read the answer before the
 /// connection closes: actix-web's `HttpServer` default.
-const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One HTTP server for every listener: the same worker threads (one per core by default) serve
 /// every port, each port with its own API. (One server per listener multiplied the threads, and
@@ -238,6 +240,7 @@ fn http_server(
                     .into()
                 }))
                 .app_data(served.context.clone())
+                .wrap(middleware::from_fn(deadline))
                 .configure(|cfg| configure(cfg, &served))
                 .default_service(web::to(rest::no_route));
             HttpService::build()
@@ -256,6 +259,32 @@ fn http_server(
         })?;
     }
     Ok(builder.run())
+}
+
+/// Answers 503 `REQUEST_TIMEOUT` for a request still running after
+/// `limits.request_timeout_secs`; dropping its handler frees what it held (a transaction rolls
+/// back, a connection goes back to its pool), and the statement itself stops at the same limit
+/// in the database.
+async fn deadline(
+    req: ServiceRequest,
+    next: middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let limit = req.app_data::<web::Data<ApiContext>>().map_or_else(
+        || LimitsConfig::default().request_timeout(),
+        |ctx| ctx.limits().request_timeout(),
+    );
+    tokio::time::timeout(limit, next.call(req))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the request did not finish within {} s (limits.request_timeout_secs) and was stopped",
+                    limit.as_secs_f64()
+                ),
+            )
+            .into())
+        })
 }
 
 fn extractor_error(message: String) -> actix_web::Error {

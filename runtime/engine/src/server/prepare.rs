@@ -58,7 +58,12 @@ pub async fn prepare(
     apps: &[App],
     serve: &Serve,
 ) -> anyhow::Result<Prepared> {
-    let db = Database::connect(config.database(), config.server().worker_threads()).await?;
+    let db = Database::connect(
+        config.database(),
+        config.server().worker_threads(),
+        config.limits().request_timeout(),
+    )
+    .await?;
     tracing::info!(database = %config.database().url, "connected");
     if config.raw.migrations.apply_on_start {
         let applied = migrate::apply(&db, config.migrations_dir(), None)

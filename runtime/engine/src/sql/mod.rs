@@ -244,7 +244,7 @@ impl<'m> Builder<'m> {
             let _ = write!(sql, " ORDER BY {}", order.join(", "));
         }
         // Limit and offset are validated integers, written as literals: SQLite re-prepares a
-        // statement whenever a bound LIMIT changes (measured: 16% of the CPU of a list load).
+        // statement whenever a bound LIMIT changes (see bench/NOTES.md).
         if let Some(limit) = select.limit {
             let _ = write!(sql, " LIMIT {limit}");
         }
