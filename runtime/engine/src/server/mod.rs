@@ -3,46 +3,32 @@
 //! that cannot bind is a start-up error naming the app and the port. SIGINT/SIGTERM stop every
 //! listener gracefully: in-flight requests finish first.
 
+mod app;
 mod compose;
+mod deadline;
 mod prepare;
+mod routes;
+mod served;
 mod start_page;
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::HttpService;
 use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, map_config};
-use actix_web::body::MessageBody;
-use actix_web::dev::{AppConfig, ServerHandle, ServiceRequest, ServiceResponse};
-use actix_web::{HttpRequest, middleware, web};
+use actix_web::dev::{AppConfig, ServerHandle};
 use anyhow::Context as _;
 
+pub use app::application;
 pub use compose::RouteConflict;
 pub use prepare::{COMPOSED, Prepared, PreparedApi, Serve, prepare};
+pub use served::ServedApi;
 
-use crate::api::{ApiContext, StatementCounter};
+use crate::api::StatementCounter;
 use crate::app::App;
-use crate::config::{CheckedConfig, LimitsConfig};
+use crate::config::CheckedConfig;
 use crate::db::Database;
-use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
-use crate::openapi::{self, Documentation};
-use crate::{graphql, rest};
-
-/// One listener's API, ready for actix: its context, the custom routes of the apps behind it,
-/// its GraphQL schema and its start page.
-#[derive(Clone)]
-struct ServedApi {
-    context: web::Data<ApiContext>,
-    /// Each app's custom routes with that app's own context.
-    custom: Vec<(web::Data<ApiContext>, App)>,
-    graphql: async_graphql::dynamic::Schema,
-    documents: graphql::DocumentCache,
-    start_page: Arc<str>,
-    documentation: Arc<Documentation>,
-}
 
 /// A listener that is bound and serving.
 #[derive(Debug, Clone)]
@@ -93,22 +79,8 @@ impl Runtime {
         } = prepare(config, apps, &serve).await?;
         let mut units = Vec::new();
         for api in apis {
-            let model = api.context.model().clone();
-            let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
-            let served = ServedApi {
-                graphql: graphql::schema(api.context.clone(), &config.raw.graphql)
-                    .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?,
-                documents: graphql::DocumentCache::default(),
-                start_page: start_page::render(&model, &owners).into(),
-                documentation: documentation(&model, &owners, config)?,
-                custom: api
-                    .custom
-                    .iter()
-                    .map(|(c, app)| (web::Data::new(c.clone()), app.clone()))
-                    .collect(),
-                context: web::Data::new(api.context),
-            };
-            units.push((api.name, api.port, served, tables(&model)));
+            let served = ServedApi::new(&api, config)?;
+            units.push((api.name, api.port, served, tables(api.context.model())));
         }
 
         let mut listeners = Vec::new();
@@ -171,15 +143,6 @@ impl Runtime {
     }
 }
 
-fn documentation(
-    model: &AppModel,
-    apps: &[&App],
-    config: &CheckedConfig,
-) -> anyhow::Result<Arc<Documentation>> {
-    let document = openapi::document(model, apps, config.limits())?;
-    Ok(Arc::new(Documentation::new(document)))
-}
-
 fn tables(model: &AppModel) -> Vec<String> {
     model.entities.iter().map(|e| e.table.clone()).collect()
 }
@@ -224,25 +187,7 @@ fn http_server(
         let shutdown = shutdown.clone();
         builder = builder.listen(format!("http-{address}"), tcp, move || {
             let shutdown = shutdown.clone();
-            let app = actix_web::App::new()
-                .app_data(
-                    web::PathConfig::default().error_handler(|e, _| extractor_error(e.to_string())),
-                )
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| extractor_error(e.to_string())),
-                )
-                .app_data(web::JsonConfig::default().error_handler(|e, _| {
-                    ApiError::new(
-                        ErrorCode::MalformedJson,
-                        format!("the body is not valid JSON: {e}"),
-                    )
-                    .into()
-                }))
-                .app_data(served.context.clone())
-                .wrap(middleware::from_fn(deadline))
-                .configure(|cfg| configure(cfg, &served))
-                .default_service(web::to(rest::no_route));
+            let app = application(&served);
             HttpService::build()
                 .graceful_shutdown_signal(move || {
                     let shutdown = shutdown.clone();
@@ -259,106 +204,4 @@ fn http_server(
         })?;
     }
     Ok(builder.run())
-}
-
-/// Answers 503 `REQUEST_TIMEOUT` for a request still running after
-/// `limits.request_timeout_secs`; dropping its handler frees what it held (a transaction rolls
-/// back, a connection goes back to its pool), and the statement itself stops at the same limit
-/// in the database.
-async fn deadline(
-    req: ServiceRequest,
-    next: middleware::Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let limit = req.app_data::<web::Data<ApiContext>>().map_or_else(
-        || LimitsConfig::default().request_timeout(),
-        |ctx| ctx.limits().request_timeout(),
-    );
-    tokio::time::timeout(limit, next.call(req))
-        .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::new(
-                ErrorCode::RequestTimeout,
-                format!(
-                    "the request did not finish within {} s (limits.request_timeout_secs) and was stopped",
-                    limit.as_secs_f64()
-                ),
-            )
-            .into())
-        })
-}
-
-fn extractor_error(message: String) -> actix_web::Error {
-    ApiError::new(ErrorCode::InvalidValue, message).into()
-}
-
-fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
-    let page = served.start_page.clone();
-    cfg.route(
-        "/",
-        web::get().to(move || {
-            let page = page.clone();
-            async move { start_page::response(&page) }
-        }),
-    );
-    let model = served.context.model();
-    let mut below_tables: HashMap<String, Vec<rest::TableRoute>> = HashMap::new();
-    for (context, app) in &served.custom {
-        let mut paths: Vec<&str> = app.routes.iter().map(|r| r.path.as_str()).collect();
-        paths.dedup();
-        for path in paths {
-            match below_table(path, model) {
-                Some((plural, below)) => {
-                    below_tables
-                        .entry(plural.to_string())
-                        .or_default()
-                        .push(rest::TableRoute {
-                            segments: segments(below),
-                            resource: custom_resource(context, app, path, below),
-                        })
-                }
-                None => {
-                    cfg.service(custom_resource(context, app, path, path));
-                }
-            }
-        }
-    }
-    openapi::serve::configure(cfg, &served.documentation);
-    graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
-    rest::configure(cfg, model, &mut below_tables);
-}
-
-/// The table whose path starts a custom route's path, and the rest of the path.
-fn below_table<'p>(path: &'p str, model: &AppModel) -> Option<(&'p str, &'p str)> {
-    let rest = path.strip_prefix('/')?;
-    let (first, below) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
-    model
-        .entities
-        .iter()
-        .any(|e| e.plural == first)
-        .then_some((first, below))
-}
-
-/// The path segments of a pattern; `None` when a segment's own regex could span several.
-fn segments(pattern: &str) -> Option<usize> {
-    (!pattern.contains([':', '*'])).then(|| pattern.matches('/').count())
-}
-
-/// One custom path of an app, at `pattern`: its routes, and a 405 naming them for other methods.
-fn custom_resource(
-    context: &web::Data<ApiContext>,
-    app: &App,
-    path: &str,
-    pattern: &str,
-) -> actix_web::Resource {
-    let mut resource = web::resource(pattern).app_data(context.clone());
-    let mut allowed: Vec<String> = Vec::new();
-    for route in app.routes.iter().filter(|r| r.path == path) {
-        resource = resource.route(route.route());
-        allowed.push(route.method.to_string());
-    }
-    let allowed = allowed.join(", ");
-    resource.default_service(web::to(move |req: HttpRequest| {
-        let allowed = allowed.clone();
-        async move { rest::method_not_allowed(&req, &allowed) }
-    }))
 }

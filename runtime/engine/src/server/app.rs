@@ -1,0 +1,48 @@
+//! The app factory: the one place where a listener's actix application is assembled, with its
+//! app data, the extractors' answers in the product's error format, the middleware and the routes.
+//! `start` builds every listener's application with it (once per worker thread), and a test can
+//! serve one without a socket (`actix_web::test::init_service(application(&served))`).
+//! Middleware every port needs is added here.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{middleware, web};
+
+use super::deadline::deadline;
+use super::{ServedApi, routes};
+use crate::error::{ApiError, ErrorCode};
+use crate::rest;
+
+/// The actix application of one listener: its API's context as app data; path, query and JSON
+/// extractors whose failures answer in the product's error format; the request deadline; every
+/// route; and a 404 for any other path.
+pub fn application(
+    served: &ServedApi,
+) -> actix_web::App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody + use<>>,
+        Error = actix_web::Error,
+        InitError = (),
+    > + use<>,
+> {
+    actix_web::App::new()
+        .app_data(web::PathConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
+        .app_data(web::JsonConfig::default().error_handler(|e, _| {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
+            .into()
+        }))
+        .app_data(served.context.clone())
+        .wrap(middleware::from_fn(deadline))
+        .configure(|cfg| routes::configure(cfg, served))
+        .default_service(web::to(rest::no_route))
+}
+
+fn invalid_value(message: String) -> actix_web::Error {
+    ApiError::new(ErrorCode::InvalidValue, message).into()
+}

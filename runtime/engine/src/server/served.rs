@@ -1,0 +1,51 @@
+//! What one listener serves, built once at start from its prepared API: the contexts, the apps'
+//! own routes, the GraphQL schema, the start page and the API document. Every worker thread's
+//! application of the listener shares it.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use anyhow::Context as _;
+
+use super::{PreparedApi, start_page};
+use crate::api::ApiContext;
+use crate::app::App;
+use crate::config::CheckedConfig;
+use crate::graphql;
+use crate::openapi::{self, Documentation};
+
+/// One listener's API, ready for [`super::app`].
+#[derive(Clone)]
+pub struct ServedApi {
+    pub(super) context: web::Data<ApiContext>,
+    /// Each app's custom routes with that app's own context.
+    pub(super) custom: Vec<(web::Data<ApiContext>, App)>,
+    pub(super) graphql: async_graphql::dynamic::Schema,
+    pub(super) documents: graphql::DocumentCache,
+    pub(super) start_page: Arc<str>,
+    pub(super) documentation: Arc<Documentation>,
+}
+
+impl ServedApi {
+    /// Builds the GraphQL schema, the start page and the API document of a prepared API; an
+    /// app's route that its document cannot describe is an error.
+    pub fn new(api: &PreparedApi, config: &CheckedConfig) -> anyhow::Result<Self> {
+        let model = api.context.model();
+        let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
+        let graphql = graphql::schema(api.context.clone(), &config.raw.graphql)
+            .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
+        let document = openapi::document(model, &owners, config.limits())?;
+        Ok(Self {
+            graphql,
+            documents: graphql::DocumentCache::default(),
+            start_page: start_page::render(model, &owners).into(),
+            documentation: Arc::new(Documentation::new(document)),
+            custom: api
+                .custom
+                .iter()
+                .map(|(context, app)| (web::Data::new(context.clone()), app.clone()))
+                .collect(),
+            context: web::Data::new(api.context.clone()),
+        })
+    }
+}
