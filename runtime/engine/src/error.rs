@@ -3,12 +3,17 @@
 //! Every layer that can refuse a request says which [`ErrorCode`] it is; the REST adapter renders
 //! an [`ApiError`] as `{"statusCode", "code", "error", "message"}` and GraphQL puts the same code in
 //! `extensions.code`. Internal failures log their cause chain and tell the client nothing internal.
+//! The refusals of routing itself (404, 405) are built in [`routing`].
+
+mod routing;
 
 use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+pub use routing::{method_not_allowed, no_route, with_allow};
 
 /// Stable machine-readable error codes, each with the HTTP status it answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,7 @@ use anyhow::Context as _;
 use utoipa::openapi::OpenApi;
 use utoipa_swagger_ui::Config;
 
-use crate::error::{ApiError, ErrorCode};
-use crate::rest::method_not_allowed;
+use crate::error::{ApiError, ErrorCode, method_not_allowed};
 
 /// Where the UI lives; the documents are below it.
 pub const UI_PATH: &str = "/documentation";

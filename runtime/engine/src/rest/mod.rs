@@ -21,10 +21,10 @@ pub mod params;
 
 use std::collections::HashMap;
 
-use actix_web::http::{Method, header};
-use actix_web::{HttpRequest, HttpResponse, Resource, Scope, web};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, Resource, Scope, web};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, method_not_allowed, no_route, with_allow};
 use crate::model::{AppModel, RelationKind};
 
 /// An app's own route below a table's path (`/customers/{id}/contact`), mounted inside that
@@ -139,15 +139,6 @@ fn mount_through(
     scope
 }
 
-/// The 404 of a path no route serves, in the product's error format.
-pub async fn no_route(req: HttpRequest) -> HttpResponse {
-    let error = ApiError::new(
-        ErrorCode::NotFound,
-        format!("no route for {} {}", req.method(), req.path()),
-    );
-    actix_web::ResponseError::error_response(&error)
-}
-
 /// A 405 in the product's error format, with the `Allow` header.
 fn not_allowed(allowed: &'static str, writable: bool, plural: &str) -> actix_web::Route {
     let plural = plural.to_string();
@@ -156,26 +147,11 @@ fn not_allowed(allowed: &'static str, writable: bool, plural: &str) -> actix_web
             method_not_allowed(&req, allowed)
         } else {
             let message = format!("`{plural}` is read-only in this API: only GET is allowed");
-            let error = ApiError::new(ErrorCode::MethodNotAllowed, message);
-            HttpResponse::MethodNotAllowed()
-                .insert_header((header::ALLOW, allowed))
-                .json(error.body())
+            with_allow(
+                &ApiError::new(ErrorCode::MethodNotAllowed, message),
+                allowed,
+            )
         };
         async move { response }
     })
-}
-
-/// A 405 in the product's error format, naming the methods the path offers in `Allow`.
-pub(crate) fn method_not_allowed(req: &HttpRequest, allowed: &str) -> HttpResponse {
-    let error = ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        format!(
-            "method {} is not allowed on {} (allowed: {allowed})",
-            req.method(),
-            req.path()
-        ),
-    );
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allowed.to_string()))
-        .json(error.body())
 }

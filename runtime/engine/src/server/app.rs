@@ -10,8 +10,7 @@ use actix_web::{middleware, web};
 
 use super::deadline::deadline;
 use super::{ServedApi, routes};
-use crate::error::{ApiError, ErrorCode};
-use crate::rest;
+use crate::error::{ApiError, ErrorCode, no_route};
 
 /// The actix application of one listener: its API's context as app data; path, query and JSON
 /// extractors whose failures answer in the product's error format; the request deadline; every
@@ -40,7 +39,7 @@ pub fn application(
         .app_data(served.context.clone())
         .wrap(middleware::from_fn(deadline))
         .configure(|cfg| routes::configure(cfg, served))
-        .default_service(web::to(rest::no_route))
+        .default_service(web::to(no_route))
 }
 
 fn invalid_value(message: String) -> actix_web::Error {

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, web};
 use super::{ServedApi, start_page};
 use crate::api::ApiContext;
 use crate::app::App;
+use crate::error::method_not_allowed;
 use crate::model::AppModel;
 use crate::{graphql, openapi, rest};
 
@@ -81,6 +82,6 @@ fn custom_resource(
     let allowed = allowed.join(", ");
     resource.default_service(web::to(move |req: HttpRequest| {
         let allowed = allowed.clone();
-        async move { rest::method_not_allowed(&req, &allowed) }
+        async move { method_not_allowed(&req, &allowed) }
     }))
 }
