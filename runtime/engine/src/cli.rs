@@ -1,5 +1,5 @@
-//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`. The binary only hands its
-//! linked apps to [`main`].
+//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`.
+//! The binary only hands its linked apps to [`main`].
 
 use std::path::PathBuf;
 
@@ -9,9 +9,8 @@ use clap::{Parser, Subcommand};
 use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile};
 use crate::db::Database;
-use crate::graphql;
-use crate::migrate;
-use crate::server::{COMPOSED, Runtime, Serve, prepare};
+use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
+use crate::{graphql, migrate, openapi};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -115,22 +114,41 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             Runtime::build(&config, &apps, serve).await?.run().await
         }
         Command::GraphqlSchema { app } => {
-            let serve = app.clone().map_or(Serve::All, Serve::App);
-            let prepared = prepare(&config, &apps, &serve).await?;
-            let name = app.as_deref().unwrap_or(COMPOSED);
-            let api = prepared.api(name).context("no such API")?;
-            let schema = graphql::schema(api.context.clone(), &config.raw.graphql)?;
-            print!("{}", graphql::sdl(&schema));
-            prepared.db.close().await;
-            Ok(())
+            print_api(&config, &apps, app, |api| {
+                let schema = graphql::schema(api.context.clone(), &config.raw.graphql)?;
+                Ok(graphql::sdl(&schema))
+            })
+            .await
         }
         Command::Openapi { app } => {
-            let document = crate::openapi::generate(&config, &apps, app.as_deref()).await?;
-            println!("{}", document.to_pretty_json()?);
-            Ok(())
+            print_api(&config, &apps, app, |api| {
+                let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
+                let document = openapi::document(api.context.model(), &owners, config.limits())?;
+                Ok(format!("{}\n", document.to_pretty_json()?))
+            })
+            .await
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
     }
+}
+
+/// Prints what `render` makes of the API `start` would serve on the port of `app` (on the
+/// composed port, over every enabled app, when `app` is `None`), without binding any port.
+async fn print_api(
+    config: &CheckedConfig,
+    apps: &[App],
+    app: Option<String>,
+    render: impl FnOnce(&PreparedApi) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let name = app.as_deref().unwrap_or(COMPOSED).to_string();
+    let prepared = prepare(config, apps, &app.map_or(Serve::All, Serve::App)).await?;
+    let api = prepared
+        .api(&name)
+        .context("the prepared APIs lack the one asked for")?;
+    let rendered = render(api);
+    prepared.db.close().await;
+    print!("{}", rendered?);
+    Ok(())
 }
 
 async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyhow::Result<()> {

@@ -5,9 +5,8 @@
 //! headers ([`routes`]), and the apps' own routes as their [`RouteDoc`]s describe them. The
 //! composed listener's document is built the same way from the composed model and every app's
 //! routes. [`serve`] answers it at `/documentation/json` and `/documentation/yaml` with Swagger UI
-//! at `/documentation`; [`generate`] builds it for `runtime openapi` without binding a port.
+//! at `/documentation`; `runtime openapi` prints it without binding a port.
 
-mod generate;
 mod params;
 mod responses;
 mod route_doc;
@@ -23,7 +22,6 @@ use utoipa::openapi::{
     ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths, RefOr,
 };
 
-pub use generate::generate;
 pub use route_doc::{Payload, RouteDoc};
 pub use serve::Documentation;
 
