@@ -1,10 +1,5 @@
-//! The `runtime` binary: links every domain app and hands them to the engine.
+//! The `runtime` binary: hands every linked app to the engine's command line.
 
 fn main() -> std::process::ExitCode {
-    engine::cli::main(vec![
-        app_shared::app(),
-        app_customers::app(),
-        app_products::app(),
-        app_invoices::app(),
-    ])
+    engine::cli::main(runtime::linked_apps())
 }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use engine::graphql;
 use engine::server::{Serve, prepare};
+use runtime::linked_apps;
 
-use crate::helpers::{TestDb, linked_apps, test_config};
+use crate::helpers::{TestDb, test_config};
 
 #[tokio::test]
 async fn every_apps_schema_matches_its_checked_in_sdl() {

@@ -31,7 +31,7 @@ macro_rules! both {
                 let db = $crate::helpers::TestDb::sqlite();
                 let app = $crate::helpers::TestApp::spawn_configured(
                     db,
-                    $crate::helpers::linked_apps(),
+                    runtime::linked_apps(),
                     $configure,
                 )
                 .await;
@@ -44,7 +44,7 @@ macro_rules! both {
                 let Some(db) = $crate::helpers::TestDb::postgres().await else { return };
                 let app = $crate::helpers::TestApp::spawn_configured(
                     db,
-                    $crate::helpers::linked_apps(),
+                    runtime::linked_apps(),
                     $configure,
                 )
                 .await;
@@ -69,15 +69,6 @@ pub fn copy_of_migrations() -> tempfile::TempDir {
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
     dir
-}
-
-pub fn linked_apps() -> Vec<App> {
-    vec![
-        app_shared::app(),
-        app_customers::app(),
-        app_products::app(),
-        app_invoices::app(),
-    ]
 }
 
 /// A fresh, empty database.
@@ -207,7 +198,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn_sqlite() -> Self {
-        Self::spawn_with(TestDb::sqlite(), linked_apps()).await
+        Self::spawn_with(TestDb::sqlite(), runtime::linked_apps()).await
     }
 
     pub async fn spawn_with(db: TestDb, apps: Vec<App>) -> Self {

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use engine::model::Access;
+use runtime::linked_apps;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, both, linked_apps};
+use crate::helpers::{TestApp, both};
 
 /// The tables an app lists, or every app's tables for the composed port.
 fn visible_tables(port: &str) -> BTreeSet<String> {

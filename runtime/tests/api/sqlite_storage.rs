@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, linked_apps};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn the_wal_starts_over_after_background_checkpoints() {
@@ -62,7 +62,7 @@ async fn a_clean_shutdown_leaves_the_wal_empty_and_the_rows_in_the_database() {
         0,
         "the WAL still held frames after shutdown: the next start would read them all"
     );
-    let app = TestApp::spawn_with(db, linked_apps()).await;
+    let app = TestApp::spawn_with(db, runtime::linked_apps()).await;
     let reply = app.get("runtime", "/emails/30").await;
     assert_eq!(reply.assert_ok()["address"], "user30@example.com");
     app.finish().await;
