@@ -1,4 +1,6 @@
-//! The `products` app: the product catalogue, and the products running low on stock.
+//! The `products` app: the product catalogue, the products running low on stock, and restocking.
+
+mod restock;
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
@@ -39,6 +41,25 @@ pub fn app() -> App {
                 )
                 .errors([ErrorCode::InvalidValue, ErrorCode::Unavailable]),
             low_stock,
+        )
+        .route(
+            Method::POST,
+            "/products/{id}/restock",
+            RouteDoc::new("adds `quantity` (at least 1) to a product's stock, atomically")
+                .operation_id("restockProduct")
+                .path_key("id", "products")
+                .body("how many units arrived", restock::schema())
+                .returns(200, "the restocked product", Payload::Row("products"))
+                .errors([
+                    ErrorCode::InvalidValue,
+                    ErrorCode::InvalidBody,
+                    ErrorCode::MalformedJson,
+                    ErrorCode::NotFound,
+                    ErrorCode::PayloadTooLarge,
+                    ErrorCode::UnsupportedMediaType,
+                    ErrorCode::Unavailable,
+                ]),
+            restock::restock,
         )
 }
 

@@ -5,6 +5,7 @@ use actix_web::http::Method;
 use engine::App;
 use engine::model::Access;
 use engine::server::{Runtime, Serve};
+use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::helpers::{TestDb, both, test_config};
@@ -133,6 +134,52 @@ both!(finalize_stores_the_total_once, |app| {
         app.get("runtime", "/invoices/2").await.body["totalCents"],
         json!(null)
     );
+});
+
+both!(restock_adds_to_the_stock_and_answers_the_product, |app| {
+    app.seed().await;
+    for (port, quantity, expected) in [("products", 5, 8), ("runtime", 2, 10)] {
+        let restocked = app
+            .post(port, "/products/1/restock", json!({ "quantity": quantity }))
+            .await;
+        assert_eq!(restocked.status.as_u16(), 200, "{:?}", restocked.body);
+        assert_eq!(restocked.body["sku"], "A-1", "{port}");
+        assert_eq!(restocked.body["stock"], expected, "{port}");
+    }
+    assert_eq!(app.get("runtime", "/products/1").await.body["stock"], 10);
+    app.post("products", "/products/99/restock", json!({"quantity": 1}))
+        .await
+        .assert_error(404, "NOT_FOUND", &["99"]);
+    app.post("products", "/products/x/restock", json!({"quantity": 1}))
+        .await
+        .assert_error(400, "INVALID_VALUE", &[]);
+    app.get("products", "/products/1/restock")
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED", &["POST"]);
+    assert_eq!(app.get("runtime", "/products/3").await.body["stock"], 0);
+});
+
+both!(concurrent_restocks_each_add_their_quantity, |app| {
+    app.seed().await;
+    let replies = join_all((0..20).map(|i| {
+        let port = if i % 2 == 0 { "products" } else { "runtime" };
+        app.post(port, "/products/2/restock", json!({"quantity": 1}))
+    }))
+    .await;
+    for reply in &replies {
+        assert_eq!(reply.status.as_u16(), 200, "{:?}", reply.body);
+    }
+    let mut answered: Vec<i64> = replies
+        .iter()
+        .map(|r| r.body["stock"].as_i64().expect("stock"))
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(
+        answered,
+        (51..=70).collect::<Vec<_>>(),
+        "each saw the one before"
+    );
+    assert_eq!(app.get("runtime", "/products/2").await.body["stock"], 70);
 });
 
 async fn hello() -> HttpResponse {

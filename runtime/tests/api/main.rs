@@ -13,6 +13,7 @@ mod errors;
 mod graphql;
 mod graphql_schema;
 mod hostile_input;
+mod json_bodies;
 mod migrations;
 mod openapi;
 mod read_cache;

@@ -1,11 +1,12 @@
 //! What an app says about one of its own routes for the API documents: summary, operation id,
-//! parameters, success responses and the error codes it can answer with. Apps build a
+//! parameters, request body, success responses and the error codes it can answer with. Apps build a
 //! [`RouteDoc`] next to the handler; the engine resolves table names against the app model
 //! (a row of `products` is the `Product` schema) when it builds the document.
 
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
 };
+use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, Required, ResponseBuilder};
 
@@ -20,6 +21,8 @@ pub struct RouteDoc {
     summary: &'static str,
     operation_id: Option<String>,
     parameters: Vec<RouteParam>,
+    /// The JSON request body: its description and schema.
+    body: Option<(String, RefOr<Schema>)>,
     responses: Vec<(u16, String, Payload)>,
     errors: Vec<ErrorCode>,
 }
@@ -66,6 +69,7 @@ impl RouteDoc {
             summary,
             operation_id: None,
             parameters: Vec::new(),
+            body: None,
             responses: Vec::new(),
             errors: Vec::new(),
         }
@@ -112,6 +116,12 @@ impl RouteDoc {
                 .schema(Some(schema))
                 .build(),
         )));
+        self
+    }
+
+    /// The route's required JSON request body, by its schema.
+    pub fn body(mut self, description: &str, schema: impl Into<RefOr<Schema>>) -> Self {
+        self.body = Some((description.to_string(), schema.into()));
         self
     }
 
@@ -174,6 +184,15 @@ impl RouteDoc {
             ))
             .summary(Some(self.summary))
             .parameters(Some(parameters));
+        if let Some((description, schema)) = &self.body {
+            builder = builder.request_body(Some(
+                RequestBodyBuilder::new()
+                    .description(Some(description))
+                    .required(Some(Required::True))
+                    .content("application/json", responses::json(schema.clone()))
+                    .build(),
+            ));
+        }
         if self.responses.is_empty() {
             builder = builder.response("200", ResponseBuilder::new().description(self.summary));
         }

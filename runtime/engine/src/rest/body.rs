@@ -1,10 +1,13 @@
-//! Request bodies: read within the size limit, checked for nesting, parsed as JSON.
+//! Request bodies: read within the size limit, checked for nesting, parsed as JSON. The
+//! generated routes, GraphQL and the apps' [`super::Json`] bodies all read them here.
 
 use actix_web::HttpRequest;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 use serde_json::{Map, Value as Json};
 
 use crate::api::ApiContext;
@@ -32,7 +35,8 @@ pub async fn read<T: DeserializeOwned>(
 }
 
 /// Parses JSON text nested at most `max_nesting` deep; the depth is checked first, without
-/// recursion, so no parser ever walks a hostile depth.
+/// recursion, so no parser ever walks a hostile depth. A body of the wrong shape for `T` is
+/// `INVALID_BODY` naming the field at fault.
 pub fn parse<T: DeserializeOwned>(text: &[u8], max_nesting: usize) -> Result<T, ApiError> {
     if let Some(depth) = nested_past(text, max_nesting) {
         return Err(ApiError::new(
@@ -43,17 +47,39 @@ pub fn parse<T: DeserializeOwned>(text: &[u8], max_nesting: usize) -> Result<T, 
         ));
     }
     serde_json::from_slice(text).map_err(|e| {
-        let code = match e.classify() {
-            serde_json::error::Category::Data => ErrorCode::InvalidBody,
-            _ => ErrorCode::MalformedJson,
-        };
-        let what = if code == ErrorCode::InvalidBody {
-            "the body has the wrong shape"
-        } else {
-            "the body is not valid JSON"
-        };
-        ApiError::new(code, format!("{what}: {e}"))
+        let field = (e.classify() == Category::Data)
+            .then(|| field_at_fault::<T>(text))
+            .flatten();
+        json_error(&e, field.as_deref())
     })
+}
+
+/// The field a body of the wrong shape for `T` fails at (`items[0].quantity`); `None` for the
+/// body as a whole. Only a refused body is read this second time, to find the field.
+fn field_at_fault<T: DeserializeOwned>(text: &[u8]) -> Option<String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let error = serde_path_to_error::deserialize::<_, T>(&mut deserializer).err()?;
+    let path = error.path();
+    path.iter().next().is_some().then(|| path.to_string())
+}
+
+/// A body the JSON parser refused: `INVALID_BODY` when it is empty or JSON of the wrong shape
+/// (naming `field` when known), `MALFORMED_JSON` when it is not JSON.
+pub fn json_error(error: &serde_json::Error, field: Option<&str>) -> ApiError {
+    match error.classify() {
+        Category::Data => ApiError::new(
+            ErrorCode::InvalidBody,
+            match field {
+                Some(field) => format!("the body has the wrong shape at `{field}`: {error}"),
+                None => format!("the body has the wrong shape: {error}"),
+            },
+        ),
+        Category::Eof if error.line() == 1 && error.column() == 0 => empty(),
+        _ => ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {error}"),
+        ),
+    }
 }
 
 /// The depth at which JSON text passes `limit` nested arrays and objects, if it does. Brackets
@@ -91,58 +117,77 @@ pub fn nested_past(text: &[u8], limit: usize) -> Option<usize> {
 /// bytes (413) before more of it is read.
 pub async fn read_bytes(
     req: &HttpRequest,
-    mut payload: Payload,
+    mut payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let essence = content_type
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
+        let essence = essence(content_type);
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                format!("the body must be application/json, not {essence:?}"),
-            ));
+            return Err(unsupported(essence));
         }
     }
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body is larger than the limit of {limit} bytes"),
-        )
-    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
-        let chunk: Bytes = chunk.map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidBody,
-                format!("could not read the body: {e}"),
-            )
-        })?;
+        let chunk = chunk.map_err(|e| unreadable(&e))?;
         if body.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
     }
     if body.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidBody,
-            "the body is empty; send a JSON object",
-        ));
+        return Err(empty());
     }
     Ok(body.freeze())
+}
+
+/// A content type's essence: `application/json` of `application/json; charset=utf-8`.
+pub fn essence(content_type: &header::HeaderValue) -> &str {
+    content_type
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+}
+
+/// The 415 of a body that is not `application/json`.
+pub fn unsupported(essence: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!("the body must be application/json, not {essence:?}"),
+    )
+}
+
+/// The 413 of a body over `limit` bytes.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the body is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// A body that broke off while it was read.
+pub fn unreadable(error: &PayloadError) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidBody,
+        format!("could not read the body: {error}"),
+    )
+}
+
+fn empty() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidBody,
+        "the body is empty; send a JSON object",
+    )
 }
 
 /// The body as one object, or a 400 saying what it is instead.

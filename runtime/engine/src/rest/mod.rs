@@ -17,6 +17,7 @@
 
 pub(crate) mod body;
 mod handlers;
+mod json;
 pub mod params;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ use actix_web::{HttpRequest, Resource, Scope, web};
 
 use crate::error::{ApiError, ErrorCode, method_not_allowed, no_route, with_allow};
 use crate::model::{AppModel, RelationKind};
+
+pub use json::{Json, json_config};
 
 /// An app's own route below a table's path (`/customers/{id}/contact`), mounted inside that
 /// table's scope by its path below it (`/{id}/contact`).

@@ -11,10 +11,11 @@ use actix_web::{middleware, web};
 use super::deadline::deadline;
 use super::{ServedApi, routes};
 use crate::error::{ApiError, ErrorCode, no_route};
+use crate::rest;
 
 /// The actix application of one listener: its API's context as app data; path, query and JSON
-/// extractors whose failures answer in the product's error format; the request deadline; every
-/// route; and a 404 for any other path.
+/// extractors whose failures answer in the product's error format (JSON bodies limited to
+/// `server.max_body_bytes`); the request deadline; every route; and a 404 for any other path.
 pub fn application(
     served: &ServedApi,
 ) -> actix_web::App<
@@ -29,13 +30,7 @@ pub fn application(
     actix_web::App::new()
         .app_data(web::PathConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
         .app_data(web::QueryConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
-        .app_data(web::JsonConfig::default().error_handler(|e, _| {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {e}"),
-            )
-            .into()
-        }))
+        .app_data(rest::json_config(served.context.max_body()))
         .app_data(served.context.clone())
         .wrap(middleware::from_fn(deadline))
         .configure(|cfg| routes::configure(cfg, served))
