@@ -119,7 +119,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             let prepared = prepare(&config, &apps, &serve).await?;
             let name = app.as_deref().unwrap_or(COMPOSED);
             let api = prepared.api(name).context("no such API")?;
-            let schema = graphql::schema(api.context.clone(), &config.raw.graphql)?;
+            let schema = graphql::schema(api.context.clone())?;
             print!("{}", graphql::sdl(&schema));
             prepared.db.close().await;
             Ok(())

@@ -24,7 +24,7 @@ pub use prepare::{COMPOSED, Prepared, PreparedApi, Serve, prepare};
 
 use crate::api::{ApiContext, StatementCounter};
 use crate::app::App;
-use crate::config::{CheckedConfig, LimitsConfig};
+use crate::config::{CheckedConfig, GraphqlConfig, LimitsConfig};
 use crate::db::Database;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
@@ -39,6 +39,7 @@ struct ServedApi {
     /// Each app's custom routes with that app's own context.
     custom: Vec<(web::Data<ApiContext>, App)>,
     graphql: async_graphql::dynamic::Schema,
+    graphql_limits: GraphqlConfig,
     documents: graphql::DocumentCache,
     start_page: Arc<str>,
     documentation: Arc<Documentation>,
@@ -96,8 +97,9 @@ impl Runtime {
             let model = api.context.model().clone();
             let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
             let served = ServedApi {
-                graphql: graphql::schema(api.context.clone(), &config.raw.graphql)
+                graphql: graphql::schema(api.context.clone())
                     .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?,
+                graphql_limits: config.raw.graphql.clone(),
                 documents: graphql::DocumentCache::default(),
                 start_page: start_page::render(&model, &owners).into(),
                 documentation: documentation(&model, &owners, config)?,
@@ -323,7 +325,12 @@ fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
         }
     }
     openapi::serve::configure(cfg, &served.documentation);
-    graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
+    graphql::configure(
+        cfg,
+        served.graphql.clone(),
+        served.documents.clone(),
+        &served.graphql_limits,
+    );
     rest::configure(cfg, model, &mut below_tables);
 }
 
