@@ -121,19 +121,20 @@ impl ApiContext {
         else {
             return None;
         };
-        let mut columns: Vec<usize> = rows.iter().flatten().map(|(field, _)| *field).collect();
-        columns.sort_unstable();
-        columns.dedup();
-        let per_statement = (self.db.dialect().max_params() / columns.len().max(1)).max(1);
-        (rows.len() > per_statement).then(|| {
-            rows.chunks(per_statement)
+        let max_params = self.db.dialect().max_params();
+        if rows.iter().map(Vec::len).sum::<usize>() <= max_params {
+            return None;
+        }
+        let widest = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        Some(
+            rows.chunks((max_params / widest).max(1))
                 .map(|chunk| Operation::Insert {
                     entity: *entity,
                     rows: chunk.to_vec(),
                     returning: returning.clone(),
                 })
-                .collect()
-        })
+                .collect(),
+        )
     }
 
     /// Runs the parts of a split insert in a transaction; their rows as one JSON array.
