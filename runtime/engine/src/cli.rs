@@ -115,7 +115,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
         }
         Command::GraphqlSchema { app } => {
             print_api(&config, &apps, app, |api| {
-                let schema = graphql::schema(api.context.clone(), &config.raw.graphql)?;
+                let schema = graphql::schema(api.context.clone())?;
                 Ok(graphql::sdl(&schema))
             })
             .await

@@ -35,6 +35,7 @@ pub enum ErrorCode {
     TooManyRows,
     NotFound,
     MethodNotAllowed,
+    NotAcceptable,
     UnsupportedMediaType,
     PayloadTooLarge,
     UniqueViolation,
@@ -50,7 +51,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::UnknownField,
         Self::UnknownOperator,
         Self::UnknownParameter,
@@ -68,6 +69,7 @@ impl ErrorCode {
         Self::TooManyRows,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::NotAcceptable,
         Self::UnsupportedMediaType,
         Self::PayloadTooLarge,
         Self::UniqueViolation,
@@ -101,6 +103,7 @@ impl ErrorCode {
             Self::TooManyRows => "TOO_MANY_ROWS",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::NotAcceptable => "NOT_ACCEPTABLE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UniqueViolation => "UNIQUE_VIOLATION",
@@ -135,6 +138,7 @@ impl ErrorCode {
             | Self::TooManyRows => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UniqueViolation | Self::Conflict => StatusCode::CONFLICT,

@@ -19,7 +19,7 @@ async fn every_apps_schema_matches_its_checked_in_sdl() {
     let prepared = prepare(&config, &apps, &Serve::All).await.unwrap();
     for app in &apps {
         let api = prepared.api(app.name).unwrap();
-        let sdl = graphql::sdl(&graphql::schema(api.context.clone(), &config.raw.graphql).unwrap());
+        let sdl = graphql::sdl(&graphql::schema(api.context.clone()).unwrap());
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../apps/{}/schema.graphql", app.name));
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {

@@ -2,6 +2,7 @@
 //! runs its operations through it, and apps' own code gets it to read and write the app's
 //! visible tables with the same strictness ([`ApiContext::table`]).
 
+mod errors;
 mod table_query;
 
 use std::sync::Arc;
@@ -10,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use table_query::TableQuery;
 
 use crate::config::LimitsConfig;
-use crate::db::{Database, DbError, JsonRow, Statement, Transaction, db_error};
+use crate::db::{Database, DbError, JsonRow, Statement, Transaction};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
-use crate::query::{Operation, Value, bounds};
+use crate::query::{Operation, bounds};
 use crate::sql;
 
 #[derive(Debug, Clone)]
@@ -120,19 +121,20 @@ impl ApiContext {
         else {
             return None;
         };
-        let mut columns: Vec<usize> = rows.iter().flatten().map(|(field, _)| *field).collect();
-        columns.sort_unstable();
-        columns.dedup();
-        let per_statement = (self.db.dialect().max_params() / columns.len().max(1)).max(1);
-        (rows.len() > per_statement).then(|| {
-            rows.chunks(per_statement)
+        let max_params = self.db.dialect().max_params();
+        if rows.iter().map(Vec::len).sum::<usize>() <= max_params {
+            return None;
+        }
+        let widest = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        Some(
+            rows.chunks((max_params / widest).max(1))
                 .map(|chunk| Operation::Insert {
                     entity: *entity,
                     rows: chunk.to_vec(),
                     returning: returning.clone(),
                 })
-                .collect()
-        })
+                .collect(),
+        )
     }
 
     /// Runs the parts of a split insert in a transaction; their rows as one JSON array.
@@ -161,26 +163,9 @@ impl ApiContext {
         Ok(JsonRow { json, count: None })
     }
 
-    /// Maps a database error; a foreign-key violation the database did not attribute (SQLite
-    /// names no column) is attributed to the foreign-key fields the write set.
+    /// Maps a database error of an operation to the client error it stands for.
     fn explain(&self, error: DbError, operation: &Operation) -> ApiError {
-        let mut api_error = db_error(error, self.model.as_ref());
-        if api_error.code == ErrorCode::ValueTooLarge
-            && let Some(fields) = long_values(&self.model, operation)
-        {
-            api_error.message = format!(
-                "a value is too large for an index of the table: {fields}; PostgreSQL indexes values of up to about 2,700 bytes"
-            );
-        }
-        if api_error.code == ErrorCode::ForeignKeyViolation
-            && !api_error.message.contains(" (")
-            && let Some(fields) = written_foreign_keys(&self.model, operation)
-        {
-            api_error.message = format!(
-                "foreign key constraint violated: one of {fields} references a row that does not exist, or other rows still reference this one"
-            );
-        }
-        api_error
+        errors::explain(error, &self.model, Some(operation))
     }
 
     /// Runs an operation that answers rows, as a JSON array (`[]` when it answers nothing).
@@ -224,13 +209,13 @@ impl ApiContext {
         self.db
             .begin()
             .await
-            .map_err(|e| db_error(e, self.model.as_ref()))
+            .map_err(|e| errors::explain(e, &self.model, None))
     }
 
     pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
         tx.commit()
             .await
-            .map_err(|e| db_error(e, self.model.as_ref()))
+            .map_err(|e| errors::explain(e, &self.model, None))
     }
 
     /// A query on one of the app's visible tables, by table name.
@@ -246,60 +231,4 @@ impl ApiContext {
         })?;
         Ok(TableQuery::new(self, entity))
     }
-}
-
-/// Values a database may refuse to index: text of this many bytes or more.
-const LONG_VALUE: usize = 2_000;
-
-/// The fields a write sets to long text, with their lengths, named for an error message.
-fn long_values(model: &AppModel, operation: &Operation) -> Option<String> {
-    let (entity, values): (usize, Vec<&(usize, Value)>) = match operation {
-        Operation::Insert { entity, rows, .. } => (*entity, rows.iter().flatten().collect()),
-        Operation::Upsert { entity, values, .. } | Operation::Update { entity, values, .. } => {
-            (*entity, values.iter().collect())
-        }
-        _ => return None,
-    };
-    let entity = &model.entities[entity];
-    let mut long: Vec<(usize, usize)> = Vec::new();
-    for (field, value) in values {
-        if let Value::Text(text) = value
-            && text.len() >= LONG_VALUE
-        {
-            match long.iter_mut().find(|(f, _)| f == field) {
-                Some((_, length)) => *length = (*length).max(text.len()),
-                None => long.push((*field, text.len())),
-            }
-        }
-    }
-    let named: Vec<String> = long
-        .iter()
-        .map(|(field, length)| format!("`{}` ({length} bytes)", entity.fields[*field].name))
-        .collect();
-    (!named.is_empty()).then(|| named.join(", "))
-}
-
-/// The foreign-key fields a write sets, named for an error message.
-fn written_foreign_keys(model: &AppModel, operation: &Operation) -> Option<String> {
-    let (entity, fields): (usize, Vec<usize>) = match operation {
-        Operation::Insert { entity, rows, .. } => {
-            (*entity, rows.iter().flatten().map(|(f, _)| *f).collect())
-        }
-        Operation::Upsert { entity, values, .. } | Operation::Update { entity, values, .. } => {
-            (*entity, values.iter().map(|(f, _)| *f).collect())
-        }
-        _ => return None,
-    };
-    let entity = &model.entities[entity];
-    let mut names: Vec<&str> = entity
-        .constraints
-        .iter()
-        .filter(|c| c.foreign_key)
-        .flat_map(|c| c.fields.iter())
-        .filter(|f| fields.contains(f))
-        .map(|f| entity.fields[*f].name.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    (!names.is_empty()).then(|| names.join(", "))
 }

@@ -69,6 +69,9 @@ pub struct LimitsConfig {
     pub max_in_values: usize,
     /// The most rows one bulk insert may carry.
     pub max_bulk_rows: usize,
+    /// The most rows one read may answer, its nested relations' rows included, counted from
+    /// the limits it asks for (GraphQL lists inside lists multiply).
+    pub max_answer_rows: usize,
     /// The deepest a request may nest: JSON bodies, GraphQL documents (brackets of every
     /// kind) and GraphQL variables. Checked before anything is parsed.
     pub max_nesting: usize,
@@ -167,6 +170,7 @@ impl Default for LimitsConfig {
             max_conditions: 100,
             max_in_values: 5_000,
             max_bulk_rows: 10_000,
+            max_answer_rows: 100_000,
             max_nesting: 64,
             request_timeout_secs: 30.0,
         }
@@ -323,6 +327,7 @@ fn check_request_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
         ("limits.max_conditions", limits.max_conditions),
         ("limits.max_in_values", limits.max_in_values),
         ("limits.max_bulk_rows", limits.max_bulk_rows),
+        ("limits.max_answer_rows", limits.max_answer_rows),
         ("limits.max_nesting", limits.max_nesting),
     ] {
         if value == 0 {

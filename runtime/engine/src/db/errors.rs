@@ -1,20 +1,9 @@
-//! Turns database failures into client errors, by SQLSTATE class and constraint name.
-//!
-//! Constraint violations name the API fields involved (never a table the app cannot see); data
-//! exceptions (a value the column type cannot hold) are 400s; pool exhaustion is a 503; anything
-//! else is logged and answered as an internal error.
+//! What a failed statement means, from either driver, in the database's own terms: busy, timed
+//! out, a constraint violation with the constraint, table and columns the database names, or a
+//! fault. Turning that into the product's error, with the app's API names, is the API layer's
+//! job (`api::errors`).
 
 use sqlx::error::ErrorKind;
-
-use crate::error::{ApiError, ErrorCode};
-
-/// What the error mapper may say about constraints: API names of visible tables' columns.
-pub trait ConstraintNames {
-    /// The API field names a named constraint covers, when it belongs to a visible table.
-    fn constraint_fields(&self, constraint: &str) -> Option<Vec<String>>;
-    /// The API field name of a visible table's column.
-    fn column_field(&self, table: &str, column: &str) -> Option<String>;
-}
 
 /// A failed statement, from either driver.
 #[derive(Debug, thiserror::Error)]
@@ -32,55 +21,43 @@ pub enum DbError {
     Combined(String),
 }
 
-/// The constraint violations and data errors a client can cause.
+/// What a failed statement means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection became free in time.
+    Busy,
+    /// Another process holds the database's lock (SQLite).
+    Locked,
+    /// The statement ran past its time limit and was stopped.
+    TimedOut,
+    /// A constraint or value the client's data broke.
+    Violation(Violation),
+    /// Anything else: a fault of the server or the database.
+    Fault,
+}
+
+/// A constraint or value the client's data broke, as the database reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    /// The constraint (or index) by name, when the database names it.
+    pub constraint: Option<String>,
+    /// `(table, column)` pairs the database names.
+    pub columns: Vec<(String, String)>,
+    /// The database's own words, for a value it cannot take.
+    pub detail: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Violation {
+pub enum ViolationKind {
     Unique,
     ForeignKey,
     NotNull,
     Check,
+    /// A value too large for an index entry.
     TooLarge,
+    /// A value the column type cannot hold (bad text for a type, out of range, ...).
     InvalidValue,
-}
-
-/// Maps a database error to the client error it stands for.
-pub fn db_error(error: DbError, names: &dyn ConstraintNames) -> ApiError {
-    let explained = match &error {
-        DbError::Busy | DbError::Sqlx(sqlx::Error::PoolTimedOut) => {
-            return ApiError::new(
-                ErrorCode::Unavailable,
-                "the database is busy; no connection became free in time, retry later",
-            );
-        }
-        DbError::Sqlx(sqlx::Error::Database(db))
-            if db.code().as_deref() == Some(QUERY_CANCELED) =>
-        {
-            return timed_out();
-        }
-        DbError::Sqlx(sqlx::Error::Database(db)) => postgres_violation(db.as_ref(), names),
-        DbError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) => {
-            match failure.code {
-                rusqlite::ErrorCode::DatabaseBusy => {
-                    return ApiError::new(
-                        ErrorCode::Unavailable,
-                        "the database is locked by another process; retry later",
-                    );
-                }
-                rusqlite::ErrorCode::OperationInterrupted => return timed_out(),
-                _ => {}
-            }
-            sqlite_violation(
-                failure.extended_code,
-                message.as_deref().unwrap_or(""),
-                names,
-            )
-        }
-        _ => None,
-    };
-    match explained {
-        Some((violation, described)) => violation_error(violation, &described),
-        None => ApiError::internal(&error),
-    }
 }
 
 /// SQLSTATE 57014: `statement_timeout` (or an operator) cancelled the statement.
@@ -89,137 +66,126 @@ const QUERY_CANCELED: &str = "57014";
 /// of over 2,704 bytes, or over 8,191 compressed).
 const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 
-/// A statement stopped at the request's time limit (SQLite's progress handler, PostgreSQL's
-/// `statement_timeout`).
-fn timed_out() -> ApiError {
-    ApiError::new(
-        ErrorCode::RequestTimeout,
-        "the request took longer than limits.request_timeout_secs allows and was stopped; narrow it (a filter, a smaller limit) or retry later",
-    )
-}
-
-fn violation_error(violation: Violation, described: &str) -> ApiError {
-    match violation {
-        Violation::Unique => ApiError::new(
-            ErrorCode::UniqueViolation,
-            format!(
-                "unique constraint violated{described}: a row with the same value already exists"
-            ),
-        ),
-        Violation::ForeignKey => ApiError::new(
-            ErrorCode::ForeignKeyViolation,
-            format!(
-                "foreign key constraint violated{described}: the referenced row does not exist, or other rows still reference this one"
-            ),
-        ),
-        Violation::NotNull => ApiError::new(
-            ErrorCode::NotNullViolation,
-            format!("not-null constraint violated{described}: a value is required"),
-        ),
-        Violation::Check => ApiError::new(
-            ErrorCode::CheckViolation,
-            format!("check constraint violated{described}: the value is not allowed"),
-        ),
-        Violation::TooLarge => ApiError::new(
-            ErrorCode::ValueTooLarge,
-            format!(
-                "a value is too large for an index of the table{described}: shorten it (PostgreSQL indexes values of up to about 2,700 bytes)"
-            ),
-        ),
-        Violation::InvalidValue => ApiError::new(
-            ErrorCode::InvalidValue,
-            format!("invalid value: {described}"),
-        ),
+impl DbError {
+    /// What the failure means.
+    pub fn failure(&self) -> Failure {
+        match self {
+            DbError::Busy | DbError::Sqlx(sqlx::Error::PoolTimedOut) => Failure::Busy,
+            DbError::Sqlx(sqlx::Error::Database(db)) => postgres_failure(db.as_ref()),
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) => {
+                match failure.code {
+                    rusqlite::ErrorCode::DatabaseBusy => Failure::Locked,
+                    rusqlite::ErrorCode::OperationInterrupted => Failure::TimedOut,
+                    _ => sqlite_violation(failure.extended_code, message.as_deref().unwrap_or(""))
+                        .map_or(Failure::Fault, Failure::Violation),
+                }
+            }
+            _ => Failure::Fault,
+        }
     }
 }
 
-/// A PostgreSQL error by kind, constraint and column; class 22 (data exceptions: bad text for
-/// a type, out of range, ...) is an invalid value.
-fn postgres_violation(
-    db: &(dyn sqlx::error::DatabaseError + 'static),
-    names: &dyn ConstraintNames,
-) -> Option<(Violation, String)> {
-    let violation = match db.kind() {
-        ErrorKind::UniqueViolation => Violation::Unique,
-        ErrorKind::ForeignKeyViolation => Violation::ForeignKey,
-        ErrorKind::NotNullViolation => Violation::NotNull,
-        ErrorKind::CheckViolation => Violation::Check,
-        _ if db.code().as_deref() == Some(PROGRAM_LIMIT_EXCEEDED) => Violation::TooLarge,
-        _ if db.code().is_some_and(|c| c.starts_with("22")) => {
-            return Some((Violation::InvalidValue, db.message().to_owned()));
+/// A PostgreSQL error by SQLSTATE, with the constraint, table and column it names; class 22
+/// (data exceptions) is an invalid value.
+fn postgres_failure(db: &(dyn sqlx::error::DatabaseError + 'static)) -> Failure {
+    let code = db.code();
+    let kind = match db.kind() {
+        ErrorKind::UniqueViolation => ViolationKind::Unique,
+        ErrorKind::ForeignKeyViolation => ViolationKind::ForeignKey,
+        ErrorKind::NotNullViolation => ViolationKind::NotNull,
+        ErrorKind::CheckViolation => ViolationKind::Check,
+        _ if code.as_deref() == Some(QUERY_CANCELED) => return Failure::TimedOut,
+        _ if code.as_deref() == Some(PROGRAM_LIMIT_EXCEEDED) => ViolationKind::TooLarge,
+        _ if code.is_some_and(|c| c.starts_with("22")) => {
+            return Failure::Violation(Violation {
+                kind: ViolationKind::InvalidValue,
+                constraint: None,
+                columns: Vec::new(),
+                detail: Some(db.message().to_owned()),
+            });
         }
-        _ => return None,
+        _ => return Failure::Fault,
     };
-    let constraint = db.constraint();
-    let fields = constraint
-        .and_then(|c| names.constraint_fields(c))
-        .or_else(|| postgres_column(db, names));
-    Some((violation, describe(constraint, fields.as_deref())))
+    let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+    let columns = pg
+        .and_then(|pg| Some((pg.table()?.to_owned(), pg.column()?.to_owned())))
+        .into_iter()
+        .collect();
+    Failure::Violation(Violation {
+        kind,
+        constraint: db.constraint().map(str::to_owned),
+        columns,
+        detail: None,
+    })
 }
 
-/// A SQLite error by extended result code; SQLite names the columns, or a CHECK constraint, in
-/// its message.
-fn sqlite_violation(
-    extended_code: std::ffi::c_int,
-    message: &str,
-    names: &dyn ConstraintNames,
-) -> Option<(Violation, String)> {
+/// A SQLite error by extended result code. SQLite has no structured fields: it names the
+/// `table.column` pairs, or a CHECK constraint, after the colon of its message.
+fn sqlite_violation(extended_code: std::ffi::c_int, message: &str) -> Option<Violation> {
     use rusqlite::ffi;
-    let violation = match extended_code {
-        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Violation::Unique,
-        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Violation::ForeignKey,
-        ffi::SQLITE_CONSTRAINT_NOTNULL => Violation::NotNull,
-        ffi::SQLITE_CONSTRAINT_CHECK => Violation::Check,
-        ffi::SQLITE_MISMATCH | ffi::SQLITE_TOOBIG => {
-            return Some((Violation::InvalidValue, message.to_owned()));
-        }
+    let kind = match extended_code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => ViolationKind::Unique,
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ViolationKind::ForeignKey,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => ViolationKind::NotNull,
+        ffi::SQLITE_CONSTRAINT_CHECK => ViolationKind::Check,
         // `sum()` past 64 bits; PostgreSQL's counterpart is SQLSTATE 22003.
-        ffi::SQLITE_ERROR if message == "integer overflow" => {
-            return Some((Violation::InvalidValue, message.to_owned()));
-        }
+        ffi::SQLITE_MISMATCH | ffi::SQLITE_TOOBIG => ViolationKind::InvalidValue,
+        ffi::SQLITE_ERROR if message == "integer overflow" => ViolationKind::InvalidValue,
         _ => return None,
     };
-    let constraint = sqlite_constraint(message);
-    let fields = constraint
-        .as_deref()
-        .and_then(|c| names.constraint_fields(c))
-        .or_else(|| sqlite_fields(message, names));
-    Some((
-        violation,
-        describe(constraint.as_deref(), fields.as_deref()),
-    ))
-}
-
-fn describe(constraint: Option<&str>, fields: Option<&[String]>) -> String {
-    match (constraint, fields) {
-        (Some(c), Some(f)) => format!(" ({c} on {})", f.join(", ")),
-        (Some(c), None) => format!(" ({c})"),
-        (None, Some(f)) => format!(" (on {})", f.join(", ")),
-        (None, None) => String::new(),
+    if kind == ViolationKind::InvalidValue {
+        return Some(Violation {
+            kind,
+            constraint: None,
+            columns: Vec::new(),
+            detail: Some(message.to_owned()),
+        });
     }
+    let named = message.split_once("constraint failed: ").map(|(_, n)| n);
+    let (constraint, columns) = match (kind, named) {
+        (ViolationKind::Check, Some(name)) => (Some(name.to_owned()), Vec::new()),
+        (_, Some(list)) => (
+            None,
+            list.split(", ")
+                .filter_map(|item| item.split_once('.'))
+                .map(|(table, column)| (table.to_owned(), column.to_owned()))
+                .collect(),
+        ),
+        (_, None) => (None, Vec::new()),
+    };
+    Some(Violation {
+        kind,
+        constraint,
+        columns,
+        detail: None,
+    })
 }
 
-/// SQLite names `table.column` pairs after the colon: `UNIQUE constraint failed: products.sku`.
-fn sqlite_fields(message: &str, names: &dyn ConstraintNames) -> Option<Vec<String>> {
-    let (_, list) = message.split_once("constraint failed: ")?;
-    list.split(", ")
-        .map(|item| {
-            let (table, column) = item.split_once('.')?;
-            names.column_field(table, column)
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// SQLite names a CHECK constraint after the colon: `CHECK constraint failed: invoices_status_check`.
-fn sqlite_constraint(message: &str) -> Option<String> {
-    let (_, name) = message.split_once("CHECK constraint failed: ")?;
-    Some(name.to_string())
-}
-
-fn postgres_column(
-    db: &(dyn sqlx::error::DatabaseError + 'static),
-    names: &dyn ConstraintNames,
-) -> Option<Vec<String>> {
-    let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
-    Some(vec![names.column_field(pg.table()?, pg.column()?)?])
+    #[test]
+    fn sqlite_names_columns_and_check_constraints() {
+        let unique = sqlite_violation(
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
+            "UNIQUE constraint failed: line_items.invoice_id, line_items.product_id",
+        )
+        .expect("a violation");
+        assert_eq!(unique.kind, ViolationKind::Unique);
+        assert_eq!(
+            unique.columns,
+            [
+                ("line_items".into(), "invoice_id".into()),
+                ("line_items".into(), "product_id".into())
+            ]
+        );
+        let check = sqlite_violation(
+            rusqlite::ffi::SQLITE_CONSTRAINT_CHECK,
+            "CHECK constraint failed: invoices_status_check",
+        )
+        .expect("a violation");
+        assert_eq!(check.constraint.as_deref(), Some("invoices_status_check"));
+        assert!(sqlite_violation(rusqlite::ffi::SQLITE_IOERR, "disk I/O error").is_none());
+    }
 }

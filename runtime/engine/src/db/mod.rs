@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, SqliteConnection};
 
-pub use errors::{ConstraintNames, DbError, db_error};
+pub use errors::{DbError, Failure, Violation, ViolationKind};
 pub use postgres::PgDb;
 pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
 

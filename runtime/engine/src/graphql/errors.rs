@@ -1,7 +1,7 @@
 //! GraphQL errors in the product's code table: engine errors keep their code; errors that
-//! async-graphql raises itself (parsing, validation, limits) are given the matching code.
+//! async-graphql's validation raises itself (it reports them as text only) are given the
+//! matching code. Parsing and the document's limits are checked before, with their own codes.
 
-use actix_web::HttpResponse;
 use async_graphql::{ErrorExtensionValues, Response, ServerError};
 
 use crate::error::{ApiError, ErrorCode};
@@ -22,31 +22,36 @@ fn set_code(extensions: &mut ErrorExtensionValues, code: ErrorCode) {
     extensions.set("statusCode", code.status().as_u16());
 }
 
-/// A request refused before execution, as a GraphQL response with `errors` and no `data`,
-/// under the error's own HTTP status.
-pub fn refused(error: &ApiError) -> HttpResponse {
-    let body = serde_json::json!({
+/// The `errors` entry of a response refused before execution (which has no `data` entry).
+pub fn refusal_body(error: &ApiError) -> serde_json::Value {
+    serde_json::json!({
         "errors": [{
             "message": error.message,
             "extensions": {"code": error.code.as_str(), "statusCode": error.code.status().as_u16()},
         }],
-    });
-    HttpResponse::build(error.code.status()).json(body)
+    })
 }
 
-/// Gives every error of a response a code from the table.
-pub fn classify(mut response: Response) -> Response {
+/// Gives every error of a response a code from the table; answers whether the request failed
+/// before execution (async-graphql's own validation refused it: no data, and none of the
+/// errors came from a resolver, which always carry their code).
+pub fn classify(response: &mut Response) -> bool {
+    let before_execution =
+        response.data == async_graphql::Value::Null && !response.errors.is_empty();
+    let mut uncoded = true;
     for error in &mut response.errors {
         let has_code = error
             .extensions
             .as_ref()
             .is_some_and(|e| e.get("code").is_some());
-        if !has_code {
+        if has_code {
+            uncoded = false;
+        } else {
             let code = code_of(error);
             set_code(error.extensions.get_or_insert_with(Default::default), code);
         }
     }
-    response
+    before_execution && uncoded
 }
 
 fn code_of(error: &ServerError) -> ErrorCode {
@@ -57,8 +62,6 @@ fn code_of(error: &ServerError) -> ErrorCode {
         ErrorCode::UnknownField
     } else if message.starts_with("Unknown argument") {
         ErrorCode::UnknownParameter
-    } else if message.contains("nested too deep") || message.contains("too complex") {
-        ErrorCode::QueryTooComplex
     } else if message.starts_with("Invalid value")
         || message.contains("of type")
         || message.contains("expected type")

@@ -11,6 +11,7 @@ mod errors;
 mod graphiql;
 mod guard;
 mod http;
+mod limits;
 mod mutation;
 mod names;
 mod query;
@@ -18,9 +19,8 @@ mod selection;
 mod types;
 
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, Responder as _, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::dynamic::{Object, Schema, SchemaError};
-use async_graphql_actix_web::GraphQLResponse;
 
 pub use documents::DocumentCache;
 
@@ -29,7 +29,7 @@ use crate::config::GraphqlConfig;
 use crate::error::{ApiError, ErrorCode};
 
 /// Builds the schema of the context's app model.
-pub fn schema(context: ApiContext, config: &GraphqlConfig) -> Result<Schema, SchemaError> {
+pub fn schema(context: ApiContext) -> Result<Schema, SchemaError> {
     let model = context.model().clone();
     let types = types::build(&model);
     let mut query = Object::new("Query");
@@ -48,8 +48,7 @@ pub fn schema(context: ApiContext, config: &GraphqlConfig) -> Result<Schema, Sch
     }
     let mut builder = Schema::build("Query", writable.then_some("Mutation"), None)
         .register(query)
-        .limit_depth(config.max_depth)
-        .limit_complexity(config.max_complexity)
+        .limit_recursive_depth(limits::MAX_LEVELS + 1)
         .data(context);
     if writable {
         builder = builder.register(mutation);
@@ -70,9 +69,15 @@ pub fn schema(context: ApiContext, config: &GraphqlConfig) -> Result<Schema, Sch
 }
 
 /// Mounts `/graphql` and `/graphiql`.
-pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema, documents: DocumentCache) {
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    schema: Schema,
+    documents: DocumentCache,
+    limits: &GraphqlConfig,
+) {
     cfg.app_data(web::Data::new(schema))
         .app_data(web::Data::new(documents))
+        .app_data(web::Data::new(limits.clone()))
         .route("/graphql", web::post().to(execute))
         .route("/graphql", web::get().to(execute));
     graphiql::configure(cfg);
@@ -84,20 +89,31 @@ async fn execute(
     ctx: web::Data<ApiContext>,
     schema: web::Data<Schema>,
     documents: web::Data<DocumentCache>,
+    limits: web::Data<GraphqlConfig>,
 ) -> Result<HttpResponse, ApiError> {
+    let media = http::accepted(&req)?;
     let mut request = http::read_request(&req, payload, &ctx).await?;
     if let Err(refused) = http::check_document(&request, ctx.limits().max_nesting) {
-        return Ok(errors::refused(&refused));
+        return Ok(http::refused_early(media, &refused));
     }
     documents.prepare(&mut request);
+    let document = match request.parsed_query() {
+        Ok(document) => document,
+        Err(error) => {
+            let error = ApiError::new(ErrorCode::InvalidQuery, error.message);
+            return Ok(http::refused(media, &error));
+        }
+    };
+    if let Err(refused) = limits::check(document, limits.max_depth, limits.max_complexity) {
+        return Ok(http::refused(media, &refused));
+    }
     if req.method() == Method::GET && is_mutation(&mut request) {
         return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
             "mutations are only accepted over POST /graphql",
         ));
     }
-    let response = GraphQLResponse::from(errors::classify(schema.execute(request).await));
-    Ok(response.respond_to(&req))
+    Ok(http::respond(media, schema.execute(request).await))
 }
 
 fn is_mutation(request: &mut async_graphql::Request) -> bool {

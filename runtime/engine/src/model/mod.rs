@@ -10,7 +10,6 @@ pub mod naming;
 use std::collections::HashMap;
 
 use crate::catalog::{Catalog, ColumnKind, Generated, TableKind};
-use crate::db::ConstraintNames;
 
 /// What an app may do with a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -315,8 +314,9 @@ fn link_relations(entities: &mut [Entity], catalog: &Catalog) {
     }
 }
 
-impl ConstraintNames for AppModel {
-    fn constraint_fields(&self, constraint: &str) -> Option<Vec<String>> {
+impl AppModel {
+    /// The API field names a named constraint covers, when it belongs to a visible table.
+    pub fn constraint_fields(&self, constraint: &str) -> Option<Vec<String>> {
         self.entities.iter().find_map(|entity| {
             let found = entity.constraints.iter().find(|c| c.name == constraint)?;
             Some(
@@ -329,7 +329,8 @@ impl ConstraintNames for AppModel {
         })
     }
 
-    fn column_field(&self, table: &str, column: &str) -> Option<String> {
+    /// The API field name of a visible table's column.
+    pub fn column_field(&self, table: &str, column: &str) -> Option<String> {
         self.entity(table)?.field(column).map(|f| f.name.clone())
     }
 }

@@ -69,7 +69,7 @@ pub fn fields(entity: &Entity) -> Parameter {
     comma_list(
         "fields",
         format!(
-            "which fields each row carries, comma-separated (default: all): {}",
+            "which fields each row carries, comma-separated, each once (default: all): {}",
             entity.field_names()
         ),
         Some(&names.join("|")),

@@ -1,5 +1,6 @@
 //! The size limits of one operation (`[limits]`), checked before any SQL is built: conditions
-//! and `in` values across every filter it holds (relations included), and bulk insert rows.
+//! and `in` values across every filter it holds (relations included), the rows a read with
+//! nested lists can answer, and bulk insert rows.
 //! They keep every statement inside the databases' own limits (bound parameters, expression
 //! depth), whichever adapter or app built the operation.
 
@@ -11,7 +12,19 @@ use crate::error::{ApiError, ErrorCode};
 pub fn check(operation: &Operation, limits: &LimitsConfig) -> Result<(), ApiError> {
     let mut size = Size::default();
     match operation {
-        Operation::List { select, .. } | Operation::One { select } => size.select(select),
+        Operation::List { select, .. } | Operation::One { select } => {
+            size.select(select);
+            let rows = answer_rows(select);
+            if rows > limits.max_answer_rows {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyRows,
+                    format!(
+                        "the query could answer up to {rows} rows, its relations' rows included (each level's `limit` times the level above); the limit is {} (limits.max_answer_rows): lower the limits of the nested lists",
+                        limits.max_answer_rows
+                    ),
+                ));
+            }
+        }
         Operation::Count { filter, .. }
         | Operation::Update { filter, .. }
         | Operation::Delete { filter, .. } => size.filter(filter),
@@ -46,6 +59,18 @@ pub fn check(operation: &Operation, limits: &LimitsConfig) -> Result<(), ApiErro
         ));
     }
     Ok(())
+}
+
+/// The most row objects a read can answer: its limit (one row without) times one plus what each
+/// of its relations can answer per row. Saturates rather than overflows.
+fn answer_rows(select: &Select) -> usize {
+    let per_row = select
+        .relations
+        .iter()
+        .map(|relation| answer_rows(&relation.select))
+        .fold(1usize, usize::saturating_add);
+    let limit = select.limit.map_or(1, |limit| limit as usize);
+    limit.saturating_mul(per_row)
 }
 
 /// Conditions and list values counted so far.
@@ -102,6 +127,39 @@ mod tests {
             entity: 0,
             filter: Filter::And(vec![list, Filter::And(vec![or])]),
         }
+    }
+
+    fn list(limit: Option<u32>, relations: Vec<Select>) -> Select {
+        let mut select = Select::all_fields(0, 1);
+        select.limit = limit;
+        select.relations = relations
+            .into_iter()
+            .map(|select| crate::query::RelationSelect {
+                name: "r".into(),
+                relation: 0,
+                select,
+            })
+            .collect();
+        select
+    }
+
+    #[test]
+    fn nested_lists_multiply_their_limits() {
+        let limits = LimitsConfig {
+            max_answer_rows: 10_100,
+            ..LimitsConfig::default()
+        };
+        let one_level = list(Some(100), vec![list(Some(100), vec![]), list(None, vec![])]);
+        assert_eq!(answer_rows(&one_level), 100 * 102);
+        let fits = list(Some(100), vec![list(Some(100), vec![])]);
+        assert!(check(&Operation::One { select: fits }, &limits).is_ok());
+        let deeper = list(
+            Some(100),
+            vec![list(Some(100), vec![list(Some(2), vec![])])],
+        );
+        let refused = check(&Operation::One { select: deeper }, &limits).expect_err("30,100");
+        assert_eq!(refused.code, ErrorCode::TooManyRows);
+        assert!(refused.message.contains("limits.max_answer_rows"));
     }
 
     #[test]

@@ -46,7 +46,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
         }
     }
     openapi::serve::configure(cfg, &served.documentation);
-    graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
+    graphql::configure(
+        cfg,
+        served.graphql.clone(),
+        served.documents.clone(),
+        &served.graphql_limits,
+    );
     rest::configure(cfg, model, &mut below_tables);
 }
 

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use super::{PreparedApi, start_page};
 use crate::api::ApiContext;
 use crate::app::App;
-use crate::config::CheckedConfig;
+use crate::config::{CheckedConfig, GraphqlConfig};
 use crate::graphql;
 use crate::openapi::{self, Documentation};
 
@@ -21,6 +21,7 @@ pub struct ServedApi {
     /// Each app's custom routes with that app's own context.
     pub(super) custom: Vec<(web::Data<ApiContext>, App)>,
     pub(super) graphql: async_graphql::dynamic::Schema,
+    pub(super) graphql_limits: GraphqlConfig,
     pub(super) documents: graphql::DocumentCache,
     pub(super) start_page: Arc<str>,
     pub(super) documentation: Arc<Documentation>,
@@ -32,11 +33,12 @@ impl ServedApi {
     pub fn new(api: &PreparedApi, config: &CheckedConfig) -> anyhow::Result<Self> {
         let model = api.context.model();
         let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
-        let graphql = graphql::schema(api.context.clone(), &config.raw.graphql)
+        let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
         let document = openapi::document(model, &owners, config.limits())?;
         Ok(Self {
             graphql,
+            graphql_limits: config.raw.graphql.clone(),
             documents: graphql::DocumentCache::default(),
             start_page: start_page::render(model, &owners).into(),
             documentation: Arc::new(Documentation::new(document)),
