@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 
 use actix_web::{HttpResponse, web};
 use engine::api::ApiContext;
-use engine::error::ApiError;
+use engine::error::{ApiError, ErrorCode};
 use engine::query::Op;
 use engine::rest::Json;
 use serde::Deserialize;
@@ -60,7 +60,18 @@ pub async fn restock(
         .update_in(&mut tx, json!({ "id": id }))
         .await?;
     let current = locked.first().ok_or_else(missing)?;
-    let stock = current.stock + i64::from(body.quantity.get());
+    let stock = current
+        .stock
+        .checked_add(i64::from(body.quantity.get()))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "invalid value for field `stock`: restocking {} units takes it past the largest integer",
+                    body.quantity
+                ),
+            )
+        })?;
     let updated: Vec<serde_json::Value> = product
         .update_in(&mut tx, json!({ "stock": stock }))
         .await?;

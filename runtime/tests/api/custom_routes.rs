@@ -159,6 +159,35 @@ both!(restock_adds_to_the_stock_and_answers_the_product, |app| {
     assert_eq!(app.get("runtime", "/products/3").await.body["stock"], 0);
 });
 
+both!(a_restock_past_the_largest_stock_is_a_client_error, |app| {
+    // The largest stock the column takes: 64 bits on SQLite, 32 on PostgreSQL.
+    let mut created = app
+        .post(
+            "runtime",
+            "/products",
+            json!({"sku": "Z-9", "name": "Zeppelin", "priceCents": 1, "stock": i64::MAX}),
+        )
+        .await;
+    if created.status.as_u16() == 400 {
+        created = app
+            .post(
+                "runtime",
+                "/products",
+                json!({"sku": "Z-9", "name": "Zeppelin", "priceCents": 1, "stock": i32::MAX}),
+            )
+            .await;
+    }
+    assert_eq!(created.status.as_u16(), 201, "{:?}", created.body);
+    let path = format!("/products/{}/restock", created.body["id"]);
+    app.post("products", &path, json!({"quantity": 1}))
+        .await
+        .assert_error(400, "INVALID_VALUE", &["stock"]);
+    let stored = app
+        .get("runtime", &format!("/products/{}", created.body["id"]))
+        .await;
+    assert_eq!(stored.body["stock"], created.body["stock"]);
+});
+
 both!(concurrent_restocks_each_add_their_quantity, |app| {
     app.seed().await;
     let replies = join_all((0..20).map(|i| {
