@@ -334,3 +334,17 @@ both!(a_request_past_its_time_limit_answers_503_and_lets_go, config: |config| {
     assert_eq!(patched.assert_ok()["address"], "later@example.com");
     still_serves(app).await;
 });
+
+both!(a_cursor_turned_off_beside_a_cursor_is_refused, |app| {
+    for query in [
+        "endBefore=&cursor=false",
+        "startAfter=abc&cursor=false",
+        "cursor=false&endBefore=abc",
+    ] {
+        app.get("runtime", &format!("/products?{query}"))
+            .await
+            .assert_error(400, "INVALID_VALUE", &["cursor=false"]);
+    }
+    let plain = app.get("runtime", "/products?cursor=false").await;
+    assert_eq!(plain.assert_ok(), &json!([]));
+});

@@ -79,6 +79,7 @@ pub fn parse(
     };
     let mut conditions = Vec::new();
     let mut seen: Vec<String> = Vec::new();
+    let mut cursor_asked = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         let accepted = match key.as_ref() {
             "fields" => matches!(accepts, Accepts::List | Accepts::One),
@@ -115,7 +116,9 @@ pub fn parse(
             }
             "fields" => params.fields = Some(fields(entity, &value)?),
             "totalCount" => params.total_count = boolean("totalCount", &value)?,
-            "cursor" => params.cursor = boolean("cursor", &value)?,
+            "cursor" => {
+                cursor_asked = Some(boolean("cursor", &value)?);
+            }
             "startAfter" | "endBefore" => {
                 if params.start.is_some() {
                     return Err(invalid("give either `startAfter` or `endBefore`, not both"));
@@ -148,6 +151,15 @@ pub fn parse(
             }
             _ => return Err(unknown_parameter(&key, accepts)),
         }
+    }
+    match (cursor_asked, &params.start) {
+        (Some(false), Some(_)) => {
+            return Err(invalid(
+                "`cursor=false` contradicts `startAfter`/`endBefore`, which page by cursor",
+            ));
+        }
+        (Some(asked), _) => params.cursor = params.cursor || asked,
+        (None, _) => {}
     }
     if params.start.is_some() && params.offset > 0 {
         return Err(invalid(
