@@ -26,6 +26,7 @@ pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
 use crate::query::Value;
+use crate::sql::{Combining, Plan};
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,54 +75,16 @@ pub struct Statement {
     /// The statement answers one JSON object per row (SQLite `RETURNING`) rather than one JSON
     /// value; running it joins the rows into an array.
     pub per_row: bool,
-    /// Whether it reads or writes, and whether, on PostgreSQL, it may share one statement with
+    /// Whether it reads or writes, and how, on PostgreSQL, it runs as one statement with
     /// concurrent ones of the same text.
-    pub sharing: Sharing,
+    pub plan: Plan,
 }
 
 impl Statement {
     /// The statement writes (SQLite runs it on the writer connection).
     pub fn writes(&self) -> bool {
-        self.sharing != Sharing::Read
+        !self.plan.reads()
     }
-}
-
-/// How concurrent statements of one text may run as one statement on PostgreSQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sharing {
-    /// A read: combined with the others, and equal parameters run once.
-    Read,
-    /// A plain insert, `WITH w AS (<write> RETURNING *) SELECT <answer> FROM w`, with where
-    /// `<write>` and `<answer>` sit in the text: combined with the others, each member inserting
-    /// its own rows, all committed together. Updates, deletes and upserts never combine: two of
-    /// them could touch the same row in one statement.
-    Insert {
-        write: std::ops::Range<usize>,
-        answer: std::ops::Range<usize>,
-        /// The JSON object of one written row over the alias `w`, inside `answer`.
-        object: std::ops::Range<usize>,
-        /// Set for an insert of one row that leaves a generated key to the database: the
-        /// members' rows can then go into one multi-row `INSERT`.
-        one_row: Option<OneRow>,
-    },
-    /// Any other write: runs alone.
-    Alone,
-}
-
-/// Where the parts of a one-row insert `INSERT INTO t (<columns>) VALUES (<values>)` sit in its
-/// write (the text of [`Sharing::Insert`]'s `write`), and the generated key column, which numbers
-/// the rows in the order they are inserted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OneRow {
-    /// Where `INSERT INTO t` ends.
-    pub table: usize,
-    /// `INSERT INTO t (<columns>)`.
-    pub head: std::ops::Range<usize>,
-    /// The values, without their parentheses.
-    pub values: std::ops::Range<usize>,
-    pub columns: usize,
-    /// The key column, quoted.
-    pub key: String,
 }
 
 /// Connecting failed.
@@ -228,13 +191,12 @@ impl Database {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,
-            Self::Postgres(pg) => match statement.sharing {
-                Sharing::Read => pg.read(statement).await?,
-                Sharing::Insert { .. } => {
+            Self::Postgres(pg) => match statement.plan.combining() {
+                Some(Combining::Reads) => pg.read(statement).await?,
+                Some(Combining::Inserts | Combining::Rows) | None => {
                     let local = pg.local();
                     local.shared.fetch(&local.pool, statement).await?.answer
                 }
-                Sharing::Alone => fetch_postgres(&pg.local().pool, statement).await?,
             },
         })
     }
@@ -274,7 +236,9 @@ impl Transaction {
     pub async fn fetch_json(&mut self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
         Ok(match self {
             Self::Sqlite(tx) => tx.fetch(statement)?,
-            Self::Postgres(tx) => fetch_postgres(&mut **tx, statement).await?,
+            Self::Postgres(tx) => {
+                fetch_postgres(&mut **tx, &statement.sql, &statement.params).await?
+            }
         })
     }
 
@@ -303,16 +267,18 @@ fn bind_postgres<'q>(
     query
 }
 
+/// Runs `sql` with `params` and answers its JSON (first column) and count (second column).
 async fn fetch_postgres<'e, E>(
     executor: E,
-    statement: &Statement,
+    sql: &Arc<str>,
+    params: &[Value],
 ) -> Result<Option<JsonRow>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
     use sqlx::Row;
-    let query = sqlx::query(AssertSqlSafe(statement.sql.clone()));
-    let Some(row) = bind_postgres(query, &statement.params)
+    let query = sqlx::query(AssertSqlSafe(sql.clone()));
+    let Some(row) = bind_postgres(query, params)
         .fetch_optional(executor)
         .await?
     else {

@@ -19,7 +19,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::coalesce::{Coalescer, Timed};
 use super::read_cache::{Expensive, ReadCache};
-use super::{DbError, JsonRow, Sharing, Statement};
+use super::{DbError, Dialect, JsonRow, Statement};
+use crate::sql::Text;
 
 /// Reads whose statement took the database at least this long are worth keeping: a scan of
 /// thousands of rows. A point read or a page of 50 takes tens of microseconds of the database's
@@ -84,12 +85,7 @@ impl PgDb {
             cache: Arc::new(Cache {
                 answers: ReadCache::new(cache_bytes),
                 expensive: Mutex::new(Expensive::new(EXPENSIVE_RUNS, micros(EXPENSIVE))),
-                snapshot: Statement {
-                    sql: SNAPSHOT.into(),
-                    params: Vec::new(),
-                    per_row: false,
-                    sharing: Sharing::Read,
-                },
+                snapshot: snapshot_read(),
             }),
         }
     }
@@ -158,6 +154,13 @@ impl PgDb {
     }
 }
 
+/// The read of [`SNAPSHOT`].
+fn snapshot_read() -> Statement {
+    let mut text = Text::new(Dialect::Postgres);
+    text.push_str(SNAPSHOT);
+    text.into_read(Vec::new())
+}
+
 fn micros(time: Duration) -> u64 {
     u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
 }
@@ -196,16 +199,14 @@ mod tests {
         .execute(&pool)
         .await
         .expect("a table");
-        let read = Statement {
-            sql: format!(
+        let read = crate::sql::testing::read(
+            Dialect::Postgres,
+            &format!(
                 "SELECT json_build_array(count(*), random())::text FROM {table}, \
-                 pg_sleep(0.002) WHERE x LIKE $1"
-            )
-            .into(),
-            params: vec![Value::Text("%".into())],
-            per_row: false,
-            sharing: Sharing::Read,
-        };
+                 pg_sleep(0.002) WHERE x LIKE ?"
+            ),
+            vec![Value::Text("%".into())],
+        );
         let db = PgDb::new(pool, options, 2, Duration::from_secs(5), cache_bytes);
         Some((db, table, read))
     }

@@ -517,12 +517,11 @@ mod tests {
                  FROM n WHERE i < 10000) INSERT INTO t SELECT 'row ' || i FROM n",
             )
             .expect("a table to scan");
-        let scan = Statement {
-            sql: "SELECT json_array(count(*)) FROM t WHERE x LIKE ?1".into(),
-            params: vec![Value::Text("%99%".into())],
-            per_row: false,
-            sharing: super::super::Sharing::Read,
-        };
+        let scan = crate::sql::testing::read(
+            super::super::Dialect::Sqlite,
+            "SELECT json_array(count(*)) FROM t WHERE x LIKE ?",
+            vec![Value::Text("%99%".into())],
+        );
         let count = || store.read(&scan).expect("read").expect("a row").json;
         assert_eq!(count(), "[280]");
         assert!(store.cache.get(&scan, store.cache.epoch()).is_none());
