@@ -7,7 +7,6 @@
 
 mod coalesce;
 mod errors;
-mod group_commit;
 mod postgres;
 mod read_cache;
 mod sqlite;

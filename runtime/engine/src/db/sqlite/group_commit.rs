@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::sqlite::fetch;
-use super::{DbError, JsonRow, Statement};
+use super::connection::fetch;
+use crate::db::{DbError, JsonRow, Statement};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 16;
