@@ -1,6 +1,6 @@
 //! The one database every app shares, and the few ways the engine runs a statement: SQLite on
-//! the serving thread ([`SqliteStore`]), PostgreSQL through each serving thread's own pool
-//! ([`PgDb`]).
+//! the serving thread ([`SqliteStore`]), PostgreSQL through each serving thread's lane of
+//! connections, all of them within `database.max_connections` ([`PgDb`]).
 //!
 //! Every generated statement returns its response as JSON text, so the database does the
 //! serialisation and the server passes the text through.
@@ -21,6 +21,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, SqliteConnection};
 
 pub use errors::{ConstraintNames, DbError, db_error};
 pub use postgres::PgDb;
+use postgres::lane_sizes;
 pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
@@ -104,12 +105,14 @@ pub enum ConnectError {
 
 impl Database {
     /// Opens the database. A SQLite file (and its folder) is created on first use, in WAL mode.
-    /// On PostgreSQL, `max_connections` is shared out between the `serving_threads` (each opens
-    /// its own, see [`PgDb`]); connections are not pinged before each use (a round trip per
-    /// request): a broken one fails its statement and is dropped from its pool. A statement
-    /// that serves a request stops after `statement_timeout` (SQLite: its progress handler;
-    /// PostgreSQL: `statement_timeout` on the serving connections, not on the start-up one
-    /// that migrates).
+    /// On PostgreSQL, the process never holds more than `max_connections` connections: they are
+    /// shared out between the `serving_threads` (see [`PgDb`]), and the start-up pool
+    /// (the catalog; migrations open and close a connection of their own) is closed before the
+    /// first serving connection opens. Connections are
+    /// not pinged before each use (a round trip per request): a broken one fails its statement
+    /// and is dropped from its pool. A statement that serves a request stops after
+    /// `statement_timeout` (SQLite: its progress handler; PostgreSQL: `statement_timeout` on the
+    /// serving connections, not on the start-up one that migrates).
     pub async fn connect(
         config: &DatabaseConfig,
         serving_threads: usize,
@@ -151,7 +154,7 @@ impl Database {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
             // Start-up work (migrations, the catalog) needs one connection; requests get their
-            // serving thread's own pool.
+            // serving thread's lane.
             let pool = PgPoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
@@ -159,14 +162,12 @@ impl Database {
                 .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
-            let threads = u32::try_from(serving_threads.max(1)).unwrap_or(u32::MAX);
-            let per_thread = (config.max_connections / threads).max(1);
             let timeout_ms = statement_timeout.as_millis().max(1);
             let serving = options.options([("statement_timeout", format!("{timeout_ms}ms"))]);
             Ok(Self::Postgres(PgDb::new(
                 pool,
                 serving,
-                per_thread,
+                lane_sizes(config.max_connections, serving_threads),
                 acquire,
                 config.read_cache_bytes,
             )))
@@ -193,8 +194,8 @@ impl Database {
             Self::Postgres(pg) => match statement.plan.combining() {
                 Some(Combining::Reads) => pg.read(statement).await?,
                 Some(Combining::Inserts | Combining::Rows) | None => {
-                    let local = pg.local();
-                    local.shared.fetch(&local.pool, statement).await?.answer
+                    let lane = pg.lane().await;
+                    lane.shared.fetch(&lane.pool, statement).await?.answer
                 }
             },
         })
@@ -205,7 +206,7 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(match self {
             Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
-            Self::Postgres(pg) => Transaction::Postgres(pg.local().pool.begin().await?),
+            Self::Postgres(pg) => Transaction::Postgres(pg.lane().await.pool.begin().await?),
         })
     }
 
