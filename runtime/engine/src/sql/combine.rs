@@ -15,11 +15,11 @@
 //! SELECT 0, (SELECT <answer> FROM w0 w) UNION ALL SELECT 1, (SELECT <answer> FROM w1 w)
 //! ```
 //!
-//! An insert of one row whose key the database generates becomes one multi-row insert, cheaper
-//! for PostgreSQL than the CTEs (see bench/NOTES.md), answering each row's key beside its answer.
-//! The rows go in in member order (`ORDER BY` below the insert), so the keys rise in member
-//! order and a row's rank by key is its member's number: PostgreSQL promises no order for
-//! `RETURNING`.
+//! An insert of one row whose key the database generates becomes one multi-row insert answering
+//! each row's key beside its answer. The rows go in in member order (`ORDER BY` below the
+//! insert), so the keys rise in member order and a row's rank by key is its member's number:
+//! PostgreSQL promises no order for `RETURNING`. It costs PostgreSQL less than the CTEs (see
+//! bench/NOTES.md).
 //!
 //! ```sql
 //! INSERT INTO t AS w (a, b) SELECT v.c1, v.c2 FROM (VALUES ($1, $2, 0), ($3, $4, 1)) v(c1, c2, m)

@@ -16,10 +16,10 @@ use super::connection::BUSY_TIMEOUT;
 /// syncs at once, and the less an insert waits (see bench/NOTES.md).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Every how many checkpoint rounds the checkpointer holds the writer (once a second): each hold
-/// puts its syncs in front of queued writes, so it is not done every round (see bench/NOTES.md).
-/// The price: under a sustained maximum insert load the WAL file grows to a few hundred
-/// megabytes before a round lets it start over; it is then reused, not grown further.
+/// Every how many checkpoint rounds the checkpointer holds the writer (once a second). The price:
+/// under a sustained maximum insert load the WAL file grows to a few hundred megabytes before a
+/// round lets it start over; it is then reused, not grown further. Each hold puts its syncs in
+/// front of queued writes, so it is not done every round (see bench/NOTES.md).
 const WRITER_CHECKPOINT_EVERY: usize = 20;
 
 /// Most checkpoint passes a round runs to catch up before it holds the writer, so that the
@@ -35,10 +35,10 @@ const CHECKPOINT_RETRY: Duration = Duration::from_millis(10);
 
 impl SqliteStore {
     /// Closes the idle readers and moves the whole WAL into the database file, leaving it
-    /// empty: the process may end before the last connection closes (which would do the
-    /// same), and the next start would then read every frame of the WAL to rebuild its index,
-    /// which slows that start by as much as the WAL is large (see bench/NOTES.md). The writer
-    /// closes with the last handle on the store.
+    /// empty (the writer closes with the last handle on the store): the process may end before
+    /// the last connection closes (which would do the same), and the next start would then read
+    /// every frame of the WAL to rebuild its index, which slows that start by as much as the WAL
+    /// is large (see bench/NOTES.md).
     ///
     /// A checkpoint that finds another one running (the background checkpointer's pass) does
     /// not wait for it, and `wal_checkpoint` reports that as a row, not as an error: it is tried
