@@ -8,6 +8,7 @@ mod cli;
 mod composed;
 mod concurrent_reads;
 mod concurrent_writes;
+mod connection_ceiling;
 mod custom_routes;
 mod errors;
 mod fuzz;

@@ -1,13 +1,12 @@
 //! The one database every app shares, and the few ways the engine runs a statement: SQLite on
-//! the serving thread ([`SqliteStore`]), PostgreSQL through each serving thread's own pool
-//! ([`PgDb`]).
+//! the serving thread ([`SqliteStore`]), PostgreSQL through each serving thread's lane of
+//! connections, all of them within `database.max_connections` ([`PgDb`]).
 //!
 //! Every generated statement returns its response as JSON text, so the database does the
 //! serialisation and the server passes the text through.
 
 mod coalesce;
 mod errors;
-mod group_commit;
 mod postgres;
 mod read_cache;
 mod sqlite;
@@ -22,10 +21,12 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, SqliteConnection};
 
 pub use errors::{DbError, Failure, Violation, ViolationKind};
 pub use postgres::PgDb;
+use postgres::lane_sizes;
 pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
 
 use crate::config::DatabaseConfig;
 use crate::query::Value;
+use crate::sql::{Combining, Plan};
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,54 +75,16 @@ pub struct Statement {
     /// The statement answers one JSON object per row (SQLite `RETURNING`) rather than one JSON
     /// value; running it joins the rows into an array.
     pub per_row: bool,
-    /// Whether it reads or writes, and whether, on PostgreSQL, it may share one statement with
+    /// Whether it reads or writes, and how, on PostgreSQL, it runs as one statement with
     /// concurrent ones of the same text.
-    pub sharing: Sharing,
+    pub plan: Plan,
 }
 
 impl Statement {
     /// The statement writes (SQLite runs it on the writer connection).
     pub fn writes(&self) -> bool {
-        self.sharing != Sharing::Read
+        !self.plan.reads()
     }
-}
-
-/// How concurrent statements of one text may run as one statement on PostgreSQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sharing {
-    /// A read: combined with the others, and equal parameters run once.
-    Read,
-    /// A plain insert, `WITH w AS (<write> RETURNING *) SELECT <answer> FROM w`, with where
-    /// `<write>` and `<answer>` sit in the text: combined with the others, each member inserting
-    /// its own rows, all committed together. Updates, deletes and upserts never combine: two of
-    /// them could touch the same row in one statement.
-    Insert {
-        write: std::ops::Range<usize>,
-        answer: std::ops::Range<usize>,
-        /// The JSON object of one written row over the alias `w`, inside `answer`.
-        object: std::ops::Range<usize>,
-        /// Set for an insert of one row that leaves a generated key to the database: the
-        /// members' rows can then go into one multi-row `INSERT`.
-        one_row: Option<OneRow>,
-    },
-    /// Any other write: runs alone.
-    Alone,
-}
-
-/// Where the parts of a one-row insert `INSERT INTO t (<columns>) VALUES (<values>)` sit in its
-/// write (the text of [`Sharing::Insert`]'s `write`), and the generated key column, which numbers
-/// the rows in the order they are inserted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OneRow {
-    /// Where `INSERT INTO t` ends.
-    pub table: usize,
-    /// `INSERT INTO t (<columns>)`.
-    pub head: std::ops::Range<usize>,
-    /// The values, without their parentheses.
-    pub values: std::ops::Range<usize>,
-    pub columns: usize,
-    /// The key column, quoted.
-    pub key: String,
 }
 
 /// Connecting failed.
@@ -142,12 +105,14 @@ pub enum ConnectError {
 
 impl Database {
     /// Opens the database. A SQLite file (and its folder) is created on first use, in WAL mode.
-    /// On PostgreSQL, `max_connections` is shared out between the `serving_threads` (each opens
-    /// its own, see [`PgDb`]); connections are not pinged before each use (a round trip per
-    /// request): a broken one fails its statement and is dropped from its pool. A statement
-    /// that serves a request stops after `statement_timeout` (SQLite: its progress handler;
-    /// PostgreSQL: `statement_timeout` on the serving connections, not on the start-up one
-    /// that migrates).
+    /// On PostgreSQL, the process never holds more than `max_connections` connections: they are
+    /// shared out between the `serving_threads` (see [`PgDb`]), and the start-up pool
+    /// (the catalog; migrations open and close a connection of their own) is closed before the
+    /// first serving connection opens. Connections are
+    /// not pinged before each use (a round trip per request): a broken one fails its statement
+    /// and is dropped from its pool. A statement that serves a request stops after
+    /// `statement_timeout` (SQLite: its progress handler; PostgreSQL: `statement_timeout` on the
+    /// serving connections, not on the start-up one that migrates).
     pub async fn connect(
         config: &DatabaseConfig,
         serving_threads: usize,
@@ -189,7 +154,7 @@ impl Database {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
             // Start-up work (migrations, the catalog) needs one connection; requests get their
-            // serving thread's own pool.
+            // serving thread's lane.
             let pool = PgPoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
@@ -197,14 +162,12 @@ impl Database {
                 .connect_with(options.clone())
                 .await
                 .map_err(connect_error)?;
-            let threads = u32::try_from(serving_threads.max(1)).unwrap_or(u32::MAX);
-            let per_thread = (config.max_connections / threads).max(1);
             let timeout_ms = statement_timeout.as_millis().max(1);
             let serving = options.options([("statement_timeout", format!("{timeout_ms}ms"))]);
             Ok(Self::Postgres(PgDb::new(
                 pool,
                 serving,
-                per_thread,
+                lane_sizes(config.max_connections, serving_threads),
                 acquire,
                 config.read_cache_bytes,
             )))
@@ -228,13 +191,12 @@ impl Database {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,
-            Self::Postgres(pg) => match statement.sharing {
-                Sharing::Read => pg.read(statement).await?,
-                Sharing::Insert { .. } => {
-                    let local = pg.local();
-                    local.shared.fetch(&local.pool, statement).await?.answer
+            Self::Postgres(pg) => match statement.plan.combining() {
+                Some(Combining::Reads) => pg.read(statement).await?,
+                Some(Combining::Inserts | Combining::Rows) | None => {
+                    let lane = pg.lane().await;
+                    lane.shared.fetch(&lane.pool, statement).await?.answer
                 }
-                Sharing::Alone => fetch_postgres(&pg.local().pool, statement).await?,
             },
         })
     }
@@ -244,7 +206,7 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(match self {
             Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
-            Self::Postgres(pg) => Transaction::Postgres(pg.local().pool.begin().await?),
+            Self::Postgres(pg) => Transaction::Postgres(pg.lane().await.pool.begin().await?),
         })
     }
 
@@ -274,7 +236,9 @@ impl Transaction {
     pub async fn fetch_json(&mut self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
         Ok(match self {
             Self::Sqlite(tx) => tx.fetch(statement)?,
-            Self::Postgres(tx) => fetch_postgres(&mut **tx, statement).await?,
+            Self::Postgres(tx) => {
+                fetch_postgres(&mut **tx, &statement.sql, &statement.params).await?
+            }
         })
     }
 
@@ -303,16 +267,18 @@ fn bind_postgres<'q>(
     query
 }
 
+/// Runs `sql` with `params` and answers its JSON (first column) and count (second column).
 async fn fetch_postgres<'e, E>(
     executor: E,
-    statement: &Statement,
+    sql: &Arc<str>,
+    params: &[Value],
 ) -> Result<Option<JsonRow>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
     use sqlx::Row;
-    let query = sqlx::query(AssertSqlSafe(statement.sql.clone()));
-    let Some(row) = bind_postgres(query, &statement.params)
+    let query = sqlx::query(AssertSqlSafe(sql.clone()));
+    let Some(row) = bind_postgres(query, params)
         .fetch_optional(executor)
         .await?
     else {

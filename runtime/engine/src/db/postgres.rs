@@ -1,9 +1,15 @@
-//! PostgreSQL: one pool per serving thread, and the answers of expensive reads.
+//! PostgreSQL: a lane of connections per serving thread, within one ceiling, and the answers of
+//! expensive reads.
 //!
 //! A tokio socket is driven by the runtime it was opened on. Every actix worker runs its own
 //! runtime, so a connection from one shared pool is usually driven by another thread than the one
 //! that awaits it: each answer from PostgreSQL first wakes that thread, which then wakes the
-//! worker. Each serving thread therefore opens its own connections, on its own runtime, lazily.
+//! worker. Each serving thread therefore gets a lane of its own, a pool that opens its
+//! connections lazily on that thread's runtime. `database.max_connections` is shared out between
+//! the lanes, so all of them together never hold more ([`lane_sizes`]); with more serving threads
+//! than connections, the threads after the first `max_connections` share the lanes of the first
+//! ones (their answers then wake another thread, but every thread is served). The start-up
+//! connection (migrations, the catalog) is closed before any lane opens one.
 //!
 //! Reads of a statement text that took the database [`EXPENSIVE`] or more a few times in a row
 //! (scans) are answered from a [`ReadCache`] while PostgreSQL's snapshot stays the same, that is
@@ -19,7 +25,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::coalesce::{Coalescer, Timed};
 use super::read_cache::{Expensive, ReadCache};
-use super::{DbError, JsonRow, Sharing, Statement};
+use super::{DbError, Dialect, JsonRow, Statement};
+use crate::sql::Text;
 
 /// Reads whose statement took the database at least this long are worth keeping: a scan of
 /// thousands of rows. A point read or a page of 50 takes tens of microseconds of the database's
@@ -34,7 +41,8 @@ const SNAPSHOT: &str = "SELECT pg_current_snapshot()::text";
 
 #[derive(Debug, Clone)]
 pub struct PgDb {
-    /// The one-connection pool opened at start, for migrations and the catalog.
+    /// The one-connection pool opened at start, for migrations and the catalog; closed once a
+    /// serving thread first asks for its lane.
     pool: PgPool,
     lanes: Arc<Lanes>,
     cache: Arc<Cache>,
@@ -50,27 +58,47 @@ struct Cache {
 #[derive(Debug)]
 struct Lanes {
     options: PgConnectOptions,
-    per_thread: u32,
+    /// The most connections each lane may hold, in the order the lanes are claimed.
+    sizes: Vec<u32>,
     acquire_timeout: Duration,
+    /// The lanes opened so far, and how many threads have claimed one.
+    claimed: Mutex<(Vec<Lane>, usize)>,
 }
 
-/// A serving thread's pool and its statements waiting to share a round trip.
+/// A lane: a pool, and its statements waiting to share a round trip. Each serving thread uses
+/// one; a lane may serve several threads when there are more threads than connections.
 #[derive(Debug, Clone)]
-pub(super) struct ThreadPool {
+pub(super) struct Lane {
     lanes: Weak<Lanes>,
     pub pool: PgPool,
     pub shared: Arc<Coalescer>,
 }
 
 thread_local! {
-    static THREAD_POOLS: RefCell<Vec<ThreadPool>> = const { RefCell::new(Vec::new()) };
+    /// The lane of each database this thread has served.
+    static THREAD_LANES: RefCell<Vec<Lane>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most connections each lane may hold: `max_connections` shared out as evenly as it goes
+/// between one lane per serving thread, or between `max_connections` lanes of one connection
+/// when there are more threads. Together they hold `max_connections` at most.
+pub(super) fn lane_sizes(max_connections: u32, serving_threads: usize) -> Vec<u32> {
+    let max_connections = max_connections.max(1);
+    let lanes = u32::try_from(serving_threads)
+        .unwrap_or(u32::MAX)
+        .clamp(1, max_connections);
+    (0..lanes)
+        .map(|lane| max_connections / lanes + u32::from(lane < max_connections % lanes))
+        .collect()
 }
 
 impl PgDb {
-    pub fn new(
+    /// Serves from lanes of the given sizes ([`lane_sizes`]), which open connections with
+    /// `options`; `pool` is the start-up pool.
+    pub(super) fn new(
         pool: PgPool,
         options: PgConnectOptions,
-        per_thread: u32,
+        sizes: Vec<u32>,
         acquire_timeout: Duration,
         cache_bytes: usize,
     ) -> Self {
@@ -78,36 +106,32 @@ impl PgDb {
             pool,
             lanes: Arc::new(Lanes {
                 options,
-                per_thread,
+                sizes,
                 acquire_timeout,
+                claimed: Mutex::default(),
             }),
             cache: Arc::new(Cache {
                 answers: ReadCache::new(cache_bytes),
                 expensive: Mutex::new(Expensive::new(EXPENSIVE_RUNS, micros(EXPENSIVE))),
-                snapshot: Statement {
-                    sql: SNAPSHOT.into(),
-                    params: Vec::new(),
-                    per_row: false,
-                    sharing: Sharing::Read,
-                },
+                snapshot: snapshot_read(),
             }),
         }
     }
 
     /// Runs a read, combined with concurrent reads of its text, or answers it from the cache.
     pub(super) async fn read(&self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
-        let local = self.local();
+        let lane = self.lane().await;
         let cache = &self.cache;
         if !cache.answers.enabled() || !cache.expensive().contains(statement) {
-            return self.timed_read(&local, statement).await;
+            return self.timed_read(&lane, statement).await;
         }
-        let snapshot = local.shared.fetch(&local.pool, &cache.snapshot).await?;
+        let snapshot = lane.shared.fetch(&lane.pool, &cache.snapshot).await?;
         let version = snapshot.answer.map(|row| row.json).unwrap_or_default();
         let epoch = cache.answers.at_version(&version);
         if let Some(answer) = cache.answers.get(statement, epoch) {
             return Ok(answer);
         }
-        let answer = self.timed_read(&local, statement).await?;
+        let answer = self.timed_read(&lane, statement).await?;
         cache.answers.put(statement, epoch, &answer);
         Ok(answer)
     }
@@ -115,47 +139,76 @@ impl PgDb {
     /// Runs a read, noting whether it was expensive.
     async fn timed_read(
         &self,
-        local: &ThreadPool,
+        lane: &Lane,
         statement: &Statement,
     ) -> Result<Option<JsonRow>, DbError> {
-        let Timed { answer, cost } = local.shared.fetch(&local.pool, statement).await?;
+        let Timed { answer, cost } = lane.shared.fetch(&lane.pool, statement).await?;
         if self.cache.answers.enabled() {
             self.cache.expensive().note(statement, micros(cost));
         }
         Ok(answer)
     }
 
-    /// The pool opened at start.
+    /// The pool opened at start, for migrations and the catalog; closed once serving begins.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// The calling thread's own pool, opened on first use.
-    pub(super) fn local(&self) -> ThreadPool {
-        THREAD_POOLS.with(|pools| {
-            let mut pools = pools.borrow_mut();
-            if let Some(local) = pools
+    /// The calling thread's lane, claimed on its first statement. The start-up pool is closed
+    /// first (at once when it already is), so its connection is never open beside a serving one.
+    pub(super) async fn lane(&self) -> Lane {
+        let known = THREAD_LANES.with(|lanes| {
+            lanes
+                .borrow()
                 .iter()
-                .find(|p| std::ptr::eq(p.lanes.as_ptr(), Arc::as_ptr(&self.lanes)))
-            {
-                return local.clone();
-            }
-            let pool = PgPoolOptions::new()
-                .max_connections(self.lanes.per_thread)
-                .test_before_acquire(false)
-                .acquire_timeout(self.lanes.acquire_timeout)
-                .connect_lazy_with(self.lanes.options.clone());
-            // Pools of databases that are gone are dropped only here, off the per-query path.
-            pools.retain(|p| p.lanes.strong_count() > 0);
-            let local = ThreadPool {
-                lanes: Arc::downgrade(&self.lanes),
-                pool,
-                shared: Arc::default(),
-            };
-            pools.push(local.clone());
-            local
-        })
+                .find(|lane| std::ptr::eq(lane.lanes.as_ptr(), Arc::as_ptr(&self.lanes)))
+                .cloned()
+        });
+        if let Some(lane) = known {
+            return lane;
+        }
+        self.pool.close().await;
+        let lane = Lanes::claim(&self.lanes);
+        THREAD_LANES.with(|lanes| {
+            let mut lanes = lanes.borrow_mut();
+            // Lanes of databases that are gone are dropped only here, off the per-query path.
+            lanes.retain(|lane| lane.lanes.strong_count() > 0);
+            lanes.push(lane.clone());
+        });
+        lane
     }
+}
+
+impl Lanes {
+    /// The lane of the next thread to ask: a new one while there are lanes left to open, else
+    /// one already open, in turn.
+    fn claim(lanes: &Arc<Self>) -> Lane {
+        let mut claimed = lanes.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+        let (open, threads) = &mut *claimed;
+        let index = *threads % lanes.sizes.len();
+        *threads += 1;
+        if let Some(lane) = open.get(index) {
+            return lane.clone();
+        }
+        let lane = Lane {
+            lanes: Arc::downgrade(lanes),
+            pool: PgPoolOptions::new()
+                .max_connections(lanes.sizes[index])
+                .test_before_acquire(false)
+                .acquire_timeout(lanes.acquire_timeout)
+                .connect_lazy_with(lanes.options.clone()),
+            shared: Arc::default(),
+        };
+        open.push(lane.clone());
+        lane
+    }
+}
+
+/// The read of [`SNAPSHOT`].
+fn snapshot_read() -> Statement {
+    let mut text = Text::new(Dialect::Postgres);
+    text.push_str(SNAPSHOT);
+    text.into_read(Vec::new())
 }
 
 fn micros(time: Duration) -> u64 {
@@ -176,14 +229,62 @@ mod tests {
 
     use super::*;
     use crate::query::Value;
+    use crate::sql::testing;
 
-    /// A PostgreSQL store on `TEST_POSTGRES_URL`'s database, with a table of one row, and a read
-    /// of it that `pg_sleep` makes as slow as a scan and `random()` different on every run: equal
-    /// answers can only come from the cache. `None` without `TEST_POSTGRES_URL`.
-    async fn store(name: &str, cache_bytes: usize) -> Option<(PgDb, String, Statement)> {
+    #[test]
+    fn lanes_share_out_max_connections_and_never_hold_more() {
+        assert_eq!(lane_sizes(10, 2), [5, 5]);
+        assert_eq!(lane_sizes(10, 4), [3, 3, 2, 2]);
+        assert_eq!(lane_sizes(4, 8), [1, 1, 1, 1]);
+        assert_eq!(lane_sizes(4, 0), [4]);
+        assert_eq!(lane_sizes(1, 1), [1]);
+        for max in 1..20 {
+            for threads in 0..30 {
+                let sizes = lane_sizes(max, threads);
+                assert_eq!(sizes.iter().sum::<u32>(), max, "{max} over {threads}");
+                assert!(sizes.iter().all(|&size| size >= 1));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn threads_beyond_the_lanes_share_them_in_turn() {
+        let lanes = Arc::new(Lanes {
+            options: PgConnectOptions::new(),
+            sizes: lane_sizes(2, 5),
+            acquire_timeout: Duration::from_secs(1),
+            claimed: Mutex::default(),
+        });
+        let claimed: Vec<Lane> = (0..5).map(|_| Lanes::claim(&lanes)).collect();
+        let same = |a: usize, b: usize| Arc::ptr_eq(&claimed[a].shared, &claimed[b].shared);
+        assert!(!same(0, 1));
+        assert!(same(0, 2) && same(0, 4) && same(1, 3));
+        let opened: u32 = lanes
+            .claimed
+            .lock()
+            .unwrap()
+            .0
+            .iter()
+            .map(|lane| lane.pool.options().get_max_connections())
+            .sum();
+        assert_eq!(opened, 2);
+    }
+
+    /// A PostgreSQL store on `TEST_POSTGRES_URL`'s database, a pool of its own to change that
+    /// database with, a table of one row, and a read of it that `pg_sleep` makes as slow as a
+    /// scan and `random()` different on every run: equal answers can only come from the cache.
+    /// `None` without `TEST_POSTGRES_URL`.
+    struct Store {
+        db: PgDb,
+        admin: PgPool,
+        table: String,
+        read: Statement,
+    }
+
+    async fn store(name: &str, cache_bytes: usize) -> Option<Store> {
         let url = std::env::var("TEST_POSTGRES_URL").ok()?;
         let options: PgConnectOptions = url.parse().expect("TEST_POSTGRES_URL");
-        let pool = PgPoolOptions::new()
+        let admin = PgPoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await
@@ -193,86 +294,113 @@ mod tests {
             "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (x text); \
              INSERT INTO {table} VALUES ('a')"
         )))
-        .execute(&pool)
+        .execute(&admin)
         .await
         .expect("a table");
-        let read = Statement {
-            sql: format!(
+        let read = testing::read(
+            Dialect::Postgres,
+            &format!(
                 "SELECT json_build_array(count(*), random())::text FROM {table}, \
-                 pg_sleep(0.002) WHERE x LIKE $1"
-            )
-            .into(),
-            params: vec![Value::Text("%".into())],
-            per_row: false,
-            sharing: Sharing::Read,
-        };
-        let db = PgDb::new(pool, options, 2, Duration::from_secs(5), cache_bytes);
-        Some((db, table, read))
+                 pg_sleep(0.002) WHERE x LIKE ?"
+            ),
+            vec![Value::Text("%".into())],
+        );
+        let start_up = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.clone());
+        let db = PgDb::new(
+            start_up,
+            options,
+            lane_sizes(2, 1),
+            Duration::from_secs(5),
+            cache_bytes,
+        );
+        Some(Store {
+            db,
+            admin,
+            table,
+            read,
+        })
     }
 
-    async fn run(db: &PgDb, read: &Statement) -> (i64, f64) {
-        let json = db.read(read).await.expect("read").expect("a row").json;
-        serde_json::from_str(&json).expect("[count, random]")
-    }
+    impl Store {
+        async fn run(&self) -> (i64, f64) {
+            let json = self.db.read(&self.read).await.expect("read");
+            serde_json::from_str(&json.expect("a row").json).expect("[count, random]")
+        }
 
-    async fn snapshot(db: &PgDb) -> String {
-        let row: (String,) = sqlx::query_as(SNAPSHOT)
-            .fetch_one(db.pool())
-            .await
-            .expect("snapshot");
-        row.0
-    }
+        async fn snapshot(&self) -> String {
+            let row: (String,) = sqlx::query_as(SNAPSHOT)
+                .fetch_one(&self.admin)
+                .await
+                .expect("snapshot");
+            row.0
+        }
 
-    /// Two runs of the read with no commit anywhere on the server in between (other sessions may
-    /// commit: then it tries again).
-    async fn twice(db: &PgDb, read: &Statement) -> ((i64, f64), (i64, f64)) {
-        loop {
-            let before = snapshot(db).await;
-            let answers = (run(db, read).await, run(db, read).await);
-            if snapshot(db).await == before {
-                return answers;
+        /// Two runs of the read with no commit anywhere on the server in between (other
+        /// sessions may commit: then it tries again).
+        async fn twice(&self) -> ((i64, f64), (i64, f64)) {
+            loop {
+                let before = self.snapshot().await;
+                let answers = (self.run().await, self.run().await);
+                if self.snapshot().await == before {
+                    return answers;
+                }
             }
         }
-    }
 
-    async fn drop_table(db: &PgDb, table: &str) {
-        raw_sql(AssertSqlSafe(format!("DROP TABLE {table}")))
-            .execute(db.pool())
-            .await
-            .expect("drop the table");
+        async fn execute(&self, sql: String) {
+            raw_sql(AssertSqlSafe(sql))
+                .execute(&self.admin)
+                .await
+                .expect("a change");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn expensive_reads_are_answered_from_the_cache_until_a_commit() {
-        let Some((db, table, read)) = store("read_cache", 1 << 20).await else {
+        let Some(store) = store("read_cache", 1 << 20).await else {
             return;
         };
         for _ in 0..EXPENSIVE_RUNS {
-            run(&db, &read).await;
+            store.run().await;
         }
-        assert!(db.cache.expensive().contains(&read), "slow three times");
-        let (first, second) = twice(&db, &read).await;
+        assert!(
+            store.db.cache.expensive().contains(&store.read),
+            "slow three times"
+        );
+        let (first, second) = store.twice().await;
         assert_eq!(first, second, "the second answer is the kept one");
-        raw_sql(AssertSqlSafe(format!("INSERT INTO {table} VALUES ('b')")))
-            .execute(db.pool())
-            .await
-            .expect("a commit");
-        let (count, random) = run(&db, &read).await;
+        store
+            .execute(format!("INSERT INTO {} VALUES ('b')", store.table))
+            .await;
+        let (count, random) = store.run().await;
         assert_eq!(count, 2, "the commit is seen");
         assert_ne!(random, first.1);
-        drop_table(&db, &table).await;
+        store.execute(format!("DROP TABLE {}", store.table)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nothing_is_kept_without_cache_memory() {
-        let Some((db, table, read)) = store("no_read_cache", 0).await else {
+        let Some(store) = store("no_read_cache", 0).await else {
             return;
         };
         for _ in 0..EXPENSIVE_RUNS {
-            run(&db, &read).await;
+            store.run().await;
         }
-        let (first, second) = twice(&db, &read).await;
+        let (first, second) = store.twice().await;
         assert_ne!(first.1, second.1, "every answer is computed");
-        drop_table(&db, &table).await;
+        store.execute(format!("DROP TABLE {}", store.table)).await;
+    }
+
+    #[tokio::test]
+    async fn the_start_up_connection_is_closed_before_the_first_serving_one_opens() {
+        let Some(store) = store("start_up", 0).await else {
+            return;
+        };
+        assert!(!store.db.pool().is_closed());
+        store.run().await;
+        assert!(store.db.pool().is_closed());
+        store.execute(format!("DROP TABLE {}", store.table)).await;
     }
 }

@@ -235,12 +235,7 @@ mod tests {
     use super::*;
 
     fn statement(sql: &str, params: Vec<Value>) -> Statement {
-        Statement {
-            sql: sql.into(),
-            params,
-            per_row: false,
-            sharing: super::super::Sharing::Read,
-        }
+        crate::sql::testing::read(super::super::Dialect::Sqlite, sql, params)
     }
 
     fn answer(json: &str) -> Option<JsonRow> {

@@ -1,66 +1,88 @@
 //! `WHERE` conditions: filter trees and keyset (cursor) bounds.
 
-use super::{Builder, Column, ident};
+use std::fmt::Write as _;
+
+use super::{Alias, Builder, Column, ident};
 use crate::db::Dialect;
 use crate::model::Entity;
 use crate::query::{Condition, Filter, Keyset, Op, Operand, Order, Value};
 
+/// Whether a filter filters nothing and so writes no condition: an `and` of nothing (or of
+/// such `and`s). An `or` always writes one (`1 = 0` when empty).
+pub(super) fn writes_nothing(filter: &Filter) -> bool {
+    match filter {
+        Filter::And(parts) => parts.iter().all(writes_nothing),
+        Filter::Or(_) | Filter::Condition(_) => false,
+    }
+}
+
 impl Builder<'_> {
-    /// The SQL condition of a filter over `alias`, or `None` when it filters nothing.
-    pub(super) fn filter(
-        &mut self,
-        entity: &Entity,
-        alias: &str,
-        filter: &Filter,
-    ) -> Option<String> {
+    /// Writes the SQL condition of a filter over `alias`; only for a filter that
+    /// [`writes_nothing`] denies.
+    pub(super) fn filter(&mut self, entity: &Entity, alias: Alias, filter: &Filter) {
         match filter {
-            Filter::Condition(condition) => Some(self.condition(entity, alias, condition)),
+            Filter::Condition(condition) => self.condition(entity, alias, condition),
             Filter::And(parts) => {
-                let rendered: Vec<String> = parts
-                    .iter()
-                    .filter_map(|p| self.filter(entity, alias, p))
-                    .collect();
-                match rendered.len() {
-                    0 => None,
-                    1 => rendered.into_iter().next(),
-                    _ => Some(format!("({})", rendered.join(" AND "))),
+                let written = || parts.iter().filter(|p| !writes_nothing(p));
+                // One condition stands alone; more are parenthesised.
+                let alone = written().count() == 1;
+                if !alone {
+                    self.text.push_str("(");
+                }
+                for (n, part) in written().enumerate() {
+                    if n > 0 {
+                        self.text.push_str(" AND ");
+                    }
+                    self.filter(entity, alias, part);
+                }
+                if !alone {
+                    self.text.push_str(")");
                 }
             }
+            Filter::Or(parts) if parts.is_empty() => self.text.push_str("1 = 0"),
             Filter::Or(parts) => {
-                let rendered: Vec<String> = parts
-                    .iter()
-                    .map(|p| {
-                        self.filter(entity, alias, p)
-                            .unwrap_or_else(|| "1 = 1".into())
-                    })
-                    .collect();
-                if rendered.is_empty() {
-                    Some("1 = 0".into())
-                } else {
-                    Some(format!("({})", rendered.join(" OR ")))
+                self.text.push_str("(");
+                for (n, part) in parts.iter().enumerate() {
+                    if n > 0 {
+                        self.text.push_str(" OR ");
+                    }
+                    if writes_nothing(part) {
+                        self.text.push_str("1 = 1");
+                    } else {
+                        self.filter(entity, alias, part);
+                    }
                 }
+                self.text.push_str(")");
             }
         }
     }
 
-    fn condition(&mut self, entity: &Entity, alias: &str, condition: &Condition) -> String {
+    fn condition(&mut self, entity: &Entity, alias: Alias, condition: &Condition) {
         let field = &entity.fields[condition.field];
         let column = Column(alias, &field.column);
         match (&condition.operand, condition.op) {
             (Operand::Flag(is_null), _) => {
-                format!("{column} IS {}NULL", if *is_null { "" } else { "NOT " })
+                let not = if *is_null { "" } else { "NOT " };
+                let _ = write!(self.text, "{column} IS {not}NULL");
             }
-            (Operand::One(Value::Null), Op::Eq) => format!("{column} IS NULL"),
-            (Operand::One(Value::Null), Op::Neq) => format!("{column} IS NOT NULL"),
-            (Operand::One(value), Op::Ilike) => {
-                let placeholder = self.bind(value.clone(), Some(field));
-                match self.dialect {
-                    Dialect::Postgres => format!("{column} ILIKE {placeholder}"),
-                    Dialect::Sqlite => format!("lower({column}) LIKE lower({placeholder})"),
+            (Operand::One(Value::Null), Op::Eq) => {
+                let _ = write!(self.text, "{column} IS NULL");
+            }
+            (Operand::One(Value::Null), Op::Neq) => {
+                let _ = write!(self.text, "{column} IS NOT NULL");
+            }
+            (Operand::One(value), Op::Ilike) => match self.dialect {
+                Dialect::Postgres => {
+                    let _ = write!(self.text, "{column} ILIKE ");
+                    self.bind(value.clone(), Some(field));
                 }
-            }
+                Dialect::Sqlite => {
+                    let _ = write!(self.text, "lower({column}) LIKE lower(");
+                    self.bind(value.clone(), Some(field));
+                    self.text.push_str(")");
+                }
+            },
             (Operand::One(value), op) => {
-                let placeholder = self.bind(value.clone(), Some(field));
                 let sql_op = match op {
                     Op::Neq => "<>",
                     Op::Gt => ">",
@@ -70,26 +92,24 @@ impl Builder<'_> {
                     Op::Like => "LIKE",
                     _ => "=",
                 };
-                format!("{column} {sql_op} {placeholder}")
+                let _ = write!(self.text, "{column} {sql_op} ");
+                self.bind(value.clone(), Some(field));
             }
             (Operand::Many(values), op) => {
                 let negate = op == Op::Nin;
                 if values.is_empty() {
-                    return if negate {
-                        "1 = 1".into()
-                    } else {
-                        "1 = 0".into()
-                    };
+                    self.text.push_str(if negate { "1 = 1" } else { "1 = 0" });
+                    return;
                 }
-                let placeholders: Vec<String> = values
-                    .iter()
-                    .map(|v| self.bind(v.clone(), Some(field)))
-                    .collect();
-                format!(
-                    "{column} {}IN ({})",
-                    if negate { "NOT " } else { "" },
-                    placeholders.join(", ")
-                )
+                let not = if negate { "NOT " } else { "" };
+                let _ = write!(self.text, "{column} {not}IN (");
+                for (n, value) in values.iter().enumerate() {
+                    if n > 0 {
+                        self.text.push_str(", ");
+                    }
+                    self.bind(value.clone(), Some(field));
+                }
+                self.text.push_str(")");
             }
         }
     }
@@ -99,28 +119,33 @@ impl Builder<'_> {
     pub(super) fn keyset(
         &mut self,
         entity: &Entity,
-        alias: &str,
+        alias: Alias,
         order: &[Order],
         keyset: &Keyset,
-    ) -> String {
-        let mut alternatives = Vec::new();
+    ) {
+        self.text.push_str("(");
         for (depth, (order_i, value_i)) in order.iter().zip(&keyset.values).enumerate() {
-            let mut parts = Vec::new();
+            if depth > 0 {
+                self.text.push_str(" OR ");
+            }
+            self.text.push_str("(");
             for (order_j, value_j) in order.iter().zip(&keyset.values).take(depth) {
                 let field = &entity.fields[order_j.field];
-                let placeholder = self.bind(value_j.clone(), Some(field));
-                parts.push(format!("{alias}.{} = {placeholder}", ident(&field.column)));
+                let _ = write!(self.text, "{alias}.{} = ", ident(&field.column));
+                self.bind(value_j.clone(), Some(field));
+                self.text.push_str(" AND ");
             }
             let field = &entity.fields[order_i.field];
             let greater = order_i.descending == keyset.before;
-            let placeholder = self.bind(value_i.clone(), Some(field));
-            parts.push(format!(
-                "{alias}.{} {} {placeholder}",
+            let _ = write!(
+                self.text,
+                "{alias}.{} {} ",
                 ident(&field.column),
                 if greater { ">" } else { "<" }
-            ));
-            alternatives.push(format!("({})", parts.join(" AND ")));
+            );
+            self.bind(value_i.clone(), Some(field));
+            self.text.push_str(")");
         }
-        format!("({})", alternatives.join(" OR "))
+        self.text.push_str(")");
     }
 }

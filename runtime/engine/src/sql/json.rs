@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Builder, Column, ident};
+use super::quote::literal;
+use super::{Alias, Builder, Column, ident};
 use crate::catalog::ColumnKind;
 use crate::db::{DATETIME_FUNCTION, Dialect};
 use crate::model::{Entity, RelationKind};
@@ -12,15 +13,15 @@ use crate::query::RelationSelect;
 const PG_PAIRS_PER_CALL: usize = 50;
 
 impl Builder<'_> {
-    /// The JSON object of one row of `entity` under `alias` (unqualified columns when `alias`
-    /// is empty), with the chosen fields and nested relations.
+    /// Writes the JSON object of one row of `entity` under `alias`, with the chosen fields and
+    /// nested relations.
     pub(super) fn object(
         &mut self,
         entity: &Entity,
-        alias: &str,
+        alias: Alias,
         fields: &[usize],
         relations: &[RelationSelect],
-    ) -> String {
+    ) {
         let pairs = fields.len() + relations.len();
         let chunked = self.dialect == Dialect::Postgres && pairs > PG_PAIRS_PER_CALL;
         let call = match self.dialect {
@@ -28,27 +29,25 @@ impl Builder<'_> {
             Dialect::Postgres if chunked => "jsonb_build_object(",
             Dialect::Postgres => "json_build_object(",
         };
-        let mut out = String::with_capacity(32 + 48 * pairs);
         if chunked {
-            out.push('(');
+            self.text.push_str("(");
         }
-        out.push_str(call);
+        self.text.push_str(call);
         for (n, &i) in fields.iter().enumerate() {
             let field = &entity.fields[i];
-            separate(&mut out, n, chunked, call);
-            let _ = write!(out, "'{}', ", field.name);
-            self.scalar(&mut out, field.kind, Column(alias, &field.column));
+            self.separate(n, chunked, call);
+            let _ = write!(self.text, "{}, ", literal(&field.name));
+            self.scalar(field.kind, Column(alias, &field.column));
         }
         for (n, nested) in relations.iter().enumerate() {
-            let sub = self.relation(entity, alias, nested);
-            separate(&mut out, fields.len() + n, chunked, call);
-            let _ = write!(out, "'{}', {sub}", nested.name);
+            self.separate(fields.len() + n, chunked, call);
+            let _ = write!(self.text, "{}, ", literal(&nested.name));
+            self.relation(entity, alias, nested);
         }
-        out.push(')');
+        self.text.push_str(")");
         if chunked {
-            out.push_str(")::json");
+            self.text.push_str(")::json");
         }
-        out
     }
 
     /// How a column's value enters a JSON object. SQLite stores booleans as 0/1, JSON as text and
@@ -56,65 +55,118 @@ impl Builder<'_> {
     /// RFC 3339, `2024-01-31T12:00:00Z`, the `date-time` of the API documents: the canonical form
     /// by the runtime's own function, other forms by `strftime`; text that is no date-time passes
     /// unchanged); everything else is rendered natively.
-    fn scalar(&self, out: &mut String, kind: ColumnKind, column: Column<'_>) {
+    fn scalar(&mut self, kind: ColumnKind, column: Column<'_>) {
         let _ = match (self.dialect, kind) {
             (Dialect::Sqlite, ColumnKind::Timestamp | ColumnKind::TimestampTz) => write!(
-                out,
+                self.text,
                 "coalesce({DATETIME_FUNCTION}({column}), strftime('%Y-%m-%dT%H:%M:%SZ', {column}), {column})"
             ),
             (Dialect::Sqlite, ColumnKind::Boolean) => write!(
-                out,
+                self.text,
                 "CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN json('true') ELSE json('false') END"
             ),
-            (Dialect::Sqlite, ColumnKind::Json) => write!(out, "json({column})"),
-            _ => write!(out, "{column}"),
+            (Dialect::Sqlite, ColumnKind::Json) => write!(self.text, "json({column})"),
+            _ => write!(self.text, "{column}"),
         };
     }
 
     /// A correlated sub-select for a relation: an object (many-to-one) or an array (one-to-many).
-    fn relation(&mut self, entity: &Entity, alias: &str, nested: &RelationSelect) -> String {
+    fn relation(&mut self, entity: &Entity, alias: Alias, nested: &RelationSelect) {
         let relation = &entity.relations[nested.relation];
         let model = self.model;
         let target = &model.entities[relation.target];
-        let outer = Column(alias, &entity.fields[relation.local_field].column).to_string();
+        let outer = Column(alias, &entity.fields[relation.local_field].column);
         let join_field = &target.fields[relation.target_field];
-        let sub = match relation.kind {
+        if self.dialect == Dialect::Sqlite {
+            self.text.push_str("json(");
+        }
+        match relation.kind {
             RelationKind::ManyToOne => {
                 let alias = self.next_alias();
-                let object = self.object(
+                self.text.push_str("(SELECT ");
+                self.object(
                     target,
-                    &alias,
+                    alias,
                     &nested.select.fields,
                     &nested.select.relations,
                 );
-                format!(
-                    "(SELECT {object} FROM {} {alias} WHERE {alias}.{} = {outer})",
+                let _ = write!(
+                    self.text,
+                    " FROM {} {alias} WHERE {alias}.{} = {outer})",
                     ident(&target.table),
                     ident(&join_field.column)
-                )
+                );
             }
             RelationKind::OneToMany => {
-                let rows = self.rows_subquery(&nested.select, Some((outer, join_field)));
-                format!("({})", self.aggregate(&rows, false))
+                self.text.push_str("(");
+                self.aggregate(false, |builder| {
+                    builder.rows_subquery(&nested.select, Some((outer, join_field)));
+                });
+                self.text.push_str(")");
             }
-        };
-        match self.dialect {
-            Dialect::Sqlite => format!("json({sub})"),
-            Dialect::Postgres => sub,
+        }
+        if self.dialect == Dialect::Sqlite {
+            self.text.push_str(")");
+        }
+    }
+
+    /// Starts the `index`th key/value pair of an object: after a comma, or, when the object is
+    /// `chunked`, in a new call every [`PG_PAIRS_PER_CALL`] pairs.
+    fn separate(&mut self, index: usize, chunked: bool, call: &str) {
+        if index == 0 {
+            return;
+        }
+        if chunked && index.is_multiple_of(PG_PAIRS_PER_CALL) {
+            self.text.push_str(") || ");
+            self.text.push_str(call);
+        } else {
+            self.text.push_str(", ");
         }
     }
 }
 
-/// Starts the `index`th key/value pair of an object: after a comma, or, when the object is
-/// `chunked`, in a new call every [`PG_PAIRS_PER_CALL`] pairs.
-fn separate(out: &mut String, index: usize, chunked: bool, call: &str) {
-    if index == 0 {
-        return;
-    }
-    if chunked && index.is_multiple_of(PG_PAIRS_PER_CALL) {
-        out.push_str(") || ");
-        out.push_str(call);
-    } else {
-        out.push_str(", ");
+#[cfg(test)]
+mod tests {
+    use crate::catalog::{ColumnKind, Generated};
+    use crate::db::Dialect;
+    use crate::model::{Relation, RelationKind};
+    use crate::query::{Operation, RelationSelect, Select};
+    use crate::sql::{build, testing};
+
+    #[test]
+    fn json_keys_are_quoted_literals() {
+        let columns = [
+            ("id", "integer", ColumnKind::Integer, Generated::Identity),
+            ("o'clock", "text", ColumnKind::Text, Generated::No),
+        ];
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let mut model = testing::model(dialect, "t", &columns);
+            model.entities[0].fields[1].name = "o'clock".into();
+            model.entities[0].relations.push(Relation {
+                name: "parent".into(),
+                kind: RelationKind::ManyToOne,
+                local_field: 0,
+                target: 0,
+                target_field: 0,
+            });
+            // A GraphQL client names a relation's key (its alias).
+            let alias = "x', (SELECT secret FROM vault), 'y";
+            let select = Select {
+                relations: vec![RelationSelect {
+                    name: alias.into(),
+                    relation: 0,
+                    select: Select::all_fields(0, 1),
+                }],
+                ..Select::all_fields(0, 2)
+            };
+            let statement = build(&model, dialect, &Operation::One { select });
+            let sql = &*statement.sql;
+            assert!(sql.contains(r#"'o''clock', t1."o'clock""#), "{sql}");
+            assert!(
+                sql.contains("'x'', (SELECT secret FROM vault), ''y', "),
+                "{sql}"
+            );
+            assert!(!sql.contains("'x',"), "{sql}");
+        }
     }
 }

@@ -3,29 +3,44 @@
 //! `json_object`/`json_group_array` on SQLite). Relations are correlated sub-selects inside the
 //! same statement, so the number of statements never grows with rows or nesting.
 //!
-//! Identifiers come only from the catalog (through the app model) and are always quoted; every
-//! value is a bound parameter.
+//! Identifiers come only from the catalog (through the app model) and are always quoted, text
+//! literals too ([`quote`]); every value is a bound parameter. The builder writes each statement
+//! front to back ([`Text`]) and records its [`Plan`] beside it, from which [`combine`] renders
+//! concurrent statements of one text as one.
 
+mod combine;
 mod filter;
 mod json;
+mod plan;
+mod quote;
+mod read;
+#[cfg(test)]
+pub(crate) mod testing;
+mod text;
 mod write;
 
-use std::fmt::Write as _;
+use std::fmt;
 
-use crate::db::{Dialect, Sharing, Statement};
-use crate::model::{AppModel, Entity, Field};
-use crate::query::{Operation, ParentGuard, Select, Value};
+pub use combine::combine;
+pub use plan::{Combining, Plan};
+pub(crate) use text::Text;
+
+use self::plan::Shape;
+use self::quote::ident;
+use crate::db::{Dialect, Statement};
+use crate::model::{AppModel, Field};
+use crate::query::{Operation, Value};
 
 /// Builds the statement for an operation.
 pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> Statement {
     let mut builder = Builder {
         model,
         dialect,
-        sql: String::with_capacity(256),
+        text: Text::new(dialect),
         params: Vec::new(),
         aliases: 0,
         per_row: false,
-        sharing: Sharing::Alone,
+        shape: Shape::Read,
     };
     match operation {
         Operation::List {
@@ -35,11 +50,9 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
         } => builder.list(select, *count, parent.as_ref()),
         Operation::One { select } => builder.one(select),
         Operation::Count { entity, filter } => {
-            let entity = &model.entities[*entity];
-            let count = builder.count_expr(entity, filter);
-            builder.sql.push_str("SELECT CAST(");
-            builder.sql.push_str(&count);
-            builder.sql.push_str(" AS TEXT)");
+            builder.text.push_str("SELECT CAST(");
+            builder.count_expr(&model.entities[*entity], filter);
+            builder.text.push_str(" AS TEXT)");
         }
         Operation::Insert {
             entity,
@@ -64,63 +77,68 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
             returning,
         } => builder.delete(*entity, filter, returning),
     }
-    let reads = matches!(
-        operation,
-        Operation::List { .. } | Operation::One { .. } | Operation::Count { .. }
-    );
+    let (sql, slots) = builder.text.into_parts();
     Statement {
-        sql: builder.sql.into(),
+        sql: sql.into(),
         params: builder.params,
         per_row: builder.per_row,
-        sharing: if reads {
-            Sharing::Read
-        } else {
-            builder.sharing
-        },
+        plan: Plan::new(builder.shape, slots),
+    }
+}
+
+impl Text {
+    /// A read of this text (hand-written, not built from an operation) binding `params`.
+    pub(crate) fn into_read(self, params: Vec<Value>) -> Statement {
+        let (sql, slots) = self.into_parts();
+        Statement {
+            sql: sql.into(),
+            params,
+            per_row: false,
+            plan: Plan::new(Shape::Read, slots),
+        }
     }
 }
 
 pub(crate) struct Builder<'m> {
     model: &'m AppModel,
     dialect: Dialect,
-    sql: String,
+    text: Text,
     params: Vec<Value>,
     aliases: usize,
     /// The statement answers one JSON text per row (SQLite `RETURNING`), not one aggregate.
     per_row: bool,
-    /// Set by the writes that may share a statement with others.
-    sharing: Sharing,
+    /// What the statement does; the writes set it.
+    shape: Shape,
 }
 
-/// An identifier, quoted when written (without an allocation of its own: statements are built
-/// per request, and their identifiers are most of their text).
-pub(crate) fn ident(name: &str) -> Ident<'_> {
-    Ident(name)
-}
-
+/// A table alias in a statement.
 #[derive(Clone, Copy)]
-pub(crate) struct Ident<'a>(&'a str);
+enum Alias {
+    /// `t1`, `t2`, ...: a table or sub-select of a read.
+    Table(usize),
+    /// `w`: the rows a PostgreSQL write returns.
+    Written,
+    /// None: columns unqualified.
+    Bare,
+}
 
-impl std::fmt::Display for Ident<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_char('"')?;
-        for (i, part) in self.0.split('"').enumerate() {
-            if i > 0 {
-                f.write_str("\"\"")?;
-            }
-            f.write_str(part)?;
+impl fmt::Display for Alias {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Table(n) => write!(f, "t{n}"),
+            Self::Written => f.write_str("w"),
+            Self::Bare => Ok(()),
         }
-        f.write_char('"')
     }
 }
 
-/// A column, qualified by its table alias unless that is empty.
+/// A column, qualified by its table alias unless that is [`Alias::Bare`].
 #[derive(Clone, Copy)]
-struct Column<'a>(&'a str, &'a str);
+struct Column<'a>(Alias, &'a str);
 
-impl std::fmt::Display for Column<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if !self.0.is_empty() {
+impl fmt::Display for Column<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !matches!(self.0, Alias::Bare) {
             write!(f, "{}.", self.0)?;
         }
         write!(f, "{}", ident(self.1))
@@ -128,157 +146,36 @@ impl std::fmt::Display for Column<'_> {
 }
 
 impl<'m> Builder<'m> {
-    fn next_alias(&mut self) -> String {
+    fn next_alias(&mut self) -> Alias {
         self.aliases += 1;
-        format!("t{}", self.aliases)
+        Alias::Table(self.aliases)
     }
 
-    /// Binds a value and answers its placeholder; on PostgreSQL, text-carried values get a cast
+    /// Binds a value and writes its placeholder; on PostgreSQL, text-carried values get a cast
     /// to the column's type so comparisons and assignments type-check.
-    fn bind(&mut self, value: Value, field: Option<&Field>) -> String {
-        self.params.push(value);
-        let n = self.params.len();
+    fn bind(&mut self, value: Value, field: Option<&Field>) {
         match self.dialect {
             Dialect::Sqlite => {
-                match field.and_then(|f| sqlite_normalizer(f, &self.params[n - 1])) {
-                    Some(function) => format!("{function}(?{n})"),
-                    None => format!("?{n}"),
+                let normalizer = field.and_then(|f| sqlite_normalizer(f, &value));
+                self.params.push(value);
+                match normalizer {
+                    Some(function) => {
+                        self.text.push_str(function);
+                        self.text.push_str("(");
+                        self.text.param(self.params.len());
+                        self.text.push_str(")");
+                    }
+                    None => self.text.param(self.params.len()),
                 }
             }
-            Dialect::Postgres => match field.and_then(|f| pg_cast(f, &self.params[n - 1])) {
-                Some(cast) => format!("${n}::{cast}"),
-                None => format!("${n}"),
-            },
-        }
-    }
-
-    /// `SELECT <list JSON>[, <count>]` for a list, optionally guarded by its parent's existence.
-    fn list(&mut self, select: &Select, count: bool, parent: Option<&ParentGuard>) {
-        let entity = &self.model.entities[select.entity];
-        let rows = self.rows_subquery(select, None);
-        let array = self.aggregate(&rows, true);
-        let mut out = String::from("SELECT ");
-        match parent {
-            Some(guard) => {
-                let parent_entity = &self.model.entities[guard.entity];
-                let key = &parent_entity.fields[guard.key_field];
-                let placeholder = self.bind(guard.key.clone(), Some(key));
-                let _ = write!(
-                    out,
-                    "CASE WHEN EXISTS (SELECT 1 FROM {} WHERE {} = {placeholder}) THEN ({array}) END",
-                    ident(&parent_entity.table),
-                    ident(&key.column)
-                );
-            }
-            None => {
-                let _ = write!(out, "({array})");
-            }
-        }
-        if count {
-            let count = self.count_expr(entity, &select.filter);
-            let _ = write!(out, ", {count}");
-        }
-        self.sql = out;
-    }
-
-    /// `SELECT <object> FROM ... WHERE ... LIMIT 1`.
-    fn one(&mut self, select: &Select) {
-        let alias = self.next_alias();
-        let entity = &self.model.entities[select.entity];
-        let object = self.object(entity, &alias, &select.fields, &select.relations);
-        let mut sql = format!("SELECT {object}");
-        if self.dialect == Dialect::Postgres {
-            sql.push_str("::text");
-        }
-        let _ = write!(sql, " FROM {} {alias}", ident(&entity.table));
-        if let Some(condition) = self.filter(entity, &alias, &select.filter) {
-            let _ = write!(sql, " WHERE {condition}");
-        }
-        sql.push_str(" LIMIT 1");
-        self.sql = sql;
-    }
-
-    /// `(SELECT count(*) FROM t WHERE ...)`.
-    fn count_expr(&mut self, entity: &Entity, filter: &crate::query::Filter) -> String {
-        let alias = self.next_alias();
-        let mut sql = format!("(SELECT count(*) FROM {} {alias}", ident(&entity.table));
-        if let Some(condition) = self.filter(entity, &alias, filter) {
-            let _ = write!(sql, " WHERE {condition}");
-        }
-        sql.push(')');
-        sql
-    }
-
-    /// `SELECT <object> AS j FROM t WHERE ... ORDER BY ... LIMIT ... OFFSET ...`, with an extra
-    /// join condition for nested relations; with an order, the page is picked in a sub-select.
-    fn rows_subquery(&mut self, select: &Select, join: Option<(String, &Field)>) -> String {
-        let alias = self.next_alias();
-        let entity = &self.model.entities[select.entity];
-        let object = self.object(entity, &alias, &select.fields, &select.relations);
-        let mut sql = format!("FROM {} {alias}", ident(&entity.table));
-        let mut conditions = Vec::new();
-        if let Some((outer, field)) = join {
-            conditions.push(format!("{alias}.{} = {outer}", ident(&field.column)));
-        }
-        conditions.extend(self.filter(entity, &alias, &select.filter));
-        if let Some(keyset) = &select.keyset {
-            conditions.push(self.keyset(entity, &alias, &select.order, keyset));
-        }
-        if !conditions.is_empty() {
-            let _ = write!(sql, " WHERE {}", conditions.join(" AND "));
-        }
-        if !select.order.is_empty() {
-            let reverse = select.keyset.as_ref().is_some_and(|k| k.before);
-            let order: Vec<String> = select
-                .order
-                .iter()
-                .map(|o| {
-                    let descending = o.descending != reverse;
-                    format!(
-                        "{alias}.{}{}",
-                        ident(&entity.fields[o.field].column),
-                        if descending { " DESC" } else { " ASC" }
-                    )
-                })
-                .collect();
-            let _ = write!(sql, " ORDER BY {}", order.join(", "));
-        }
-        // Limit and offset are validated integers, written as literals: SQLite re-prepares a
-        // statement whenever a bound LIMIT changes (see bench/NOTES.md).
-        if let Some(limit) = select.limit {
-            let _ = write!(sql, " LIMIT {limit}");
-        }
-        if select.offset > 0 {
-            if select.limit.is_none() {
-                sql.push_str(" LIMIT -1");
-            }
-            let _ = write!(sql, " OFFSET {}", select.offset);
-        }
-        if select.order.is_empty() {
-            format!("SELECT {object} AS j {sql}")
-        } else {
-            // Sorted rows are picked first and rendered after: rendered before the sort, every
-            // matching row would be turned into JSON, not only the page's.
-            format!("SELECT {object} AS j FROM (SELECT * {sql}) {alias}")
-        }
-    }
-
-    /// The JSON array of a rows subquery, `[]` when it has no rows; as text at the top level,
-    /// as JSON when nested in another object.
-    fn aggregate(&self, rows: &str, top_level: bool) -> String {
-        match self.dialect {
             Dialect::Postgres => {
-                let cast = if top_level { "::text" } else { "" };
-                format!("SELECT coalesce(json_agg(s.j), '[]'){cast} FROM ({rows}) s")
-            }
-            // The row objects are joined as text: `json_group_array` would parse each again.
-            Dialect::Sqlite if top_level => {
-                format!("SELECT '[' || coalesce(group_concat(s.j, ','), '') || ']' FROM ({rows}) s")
-            }
-            Dialect::Sqlite => {
-                format!(
-                    "SELECT json('[' || coalesce(group_concat(s.j, ','), '') || ']') FROM ({rows}) s"
-                )
+                let cast = field.and_then(|f| pg_cast(f, &value));
+                self.params.push(value);
+                self.text.param(self.params.len());
+                if let Some(cast) = cast {
+                    self.text.push_str("::");
+                    self.text.push_str(cast);
+                }
             }
         }
     }
@@ -300,34 +197,23 @@ fn sqlite_normalizer(field: &Field, value: &Value) -> Option<&'static str> {
 }
 
 /// The cast PostgreSQL needs for a parameter carried as text (or JSON) into a typed column.
-fn pg_cast(field: &Field, value: &Value) -> Option<String> {
+fn pg_cast<'f>(field: &'f Field, value: &Value) -> Option<&'f str> {
     use crate::catalog::ColumnKind as K;
     if !matches!(value, Value::Text(_) | Value::Json(_) | Value::Null) {
         return None;
     }
     match field.kind {
-        K::Timestamp => Some("timestamp".into()),
-        K::TimestampTz => Some("timestamptz".into()),
-        K::Date => Some("date".into()),
-        K::Uuid => Some("uuid".into()),
-        K::Numeric => Some("numeric".into()),
-        K::Time | K::Json | K::Other => Some(field.sql_type.clone()),
+        K::Timestamp => Some("timestamp"),
+        K::TimestampTz => Some("timestamptz"),
+        K::Date => Some("date"),
+        K::Uuid => Some("uuid"),
+        K::Numeric => Some("numeric"),
+        K::Time | K::Json | K::Other => Some(&field.sql_type),
         K::SmallInt | K::Integer | K::BigInt | K::Float | K::Boolean
             if matches!(value, Value::Null) =>
         {
-            Some(field.sql_type.clone())
+            Some(&field.sql_type)
         }
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ident;
-
-    #[test]
-    fn identifiers_are_quoted_with_inner_quotes_doubled() {
-        assert_eq!(ident("line_items").to_string(), r#""line_items""#);
-        assert_eq!(ident(r#"odd"name""#).to_string(), r#""odd""name""""#);
     }
 }

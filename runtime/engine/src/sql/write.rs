@@ -4,20 +4,23 @@
 //! cannot use a write inside a CTE, so it answers one JSON object per row from `RETURNING`.
 
 use std::fmt::Write as _;
-use std::ops::Range;
 
-use super::{Builder, ident};
+use super::filter::writes_nothing;
+use super::plan::{Insert, RowInsert, Shape};
+use super::text::Span;
+use super::{Alias, Builder, ident};
 use crate::catalog::Generated;
-use crate::db::{Dialect, OneRow, Sharing};
-use crate::model::Field;
+use crate::db::Dialect;
+use crate::model::{Entity, Field};
 use crate::query::{Filter, Value};
 
-/// Where a PostgreSQL write's parts sit in its statement text.
-struct Answered {
-    write: Range<usize>,
-    answer: Range<usize>,
-    /// The JSON object of one written row, inside `answer`.
-    object: Range<usize>,
+/// Where the parts of a one-row insert sit, while it is written.
+struct RowParts {
+    table: Span,
+    columns: Span,
+    values: Span,
+    column_count: u32,
+    key: Box<str>,
 }
 
 impl Builder<'_> {
@@ -37,57 +40,65 @@ impl Builder<'_> {
                 }
             }
         }
-        let mut sql = format!("INSERT INTO {}", ident(&entity.table));
-        let table = sql.len();
+        let write = self.start_write();
+        self.text.push_str("INSERT INTO ");
+        let table_at = self.text.position();
+        let _ = write!(self.text, "{}", ident(&entity.table));
+        let table = self.text.span_from(table_at);
         let mut one_row = None;
         if columns.is_empty() {
-            sql.push_str(" DEFAULT VALUES");
+            self.text.push_str(" DEFAULT VALUES");
         } else {
-            let names: Vec<String> = columns
-                .iter()
-                .map(|&i| ident(&entity.fields[i].column).to_string())
-                .collect();
-            let _ = write!(sql, " ({})", names.join(", "));
-            let head = 0..sql.len();
-            sql.push_str(" VALUES ");
-            let values_at = sql.len();
-            let mut tuples = Vec::with_capacity(rows.len());
-            for row in rows {
-                let values: Vec<String> = columns
-                    .iter()
-                    .map(|&column| match row.iter().find(|(f, _)| *f == column) {
+            self.text.push_str(" (");
+            let columns_at = self.text.position();
+            for (n, &i) in columns.iter().enumerate() {
+                let separator = if n > 0 { ", " } else { "" };
+                let _ = write!(self.text, "{separator}{}", ident(&entity.fields[i].column));
+            }
+            let column_span = self.text.span_from(columns_at);
+            self.text.push_str(") VALUES ");
+            let mut values = None;
+            for (r, row) in rows.iter().enumerate() {
+                self.text.push_str(if r > 0 { ", (" } else { "(" });
+                let values_at = self.text.position();
+                for (n, &column) in columns.iter().enumerate() {
+                    if n > 0 {
+                        self.text.push_str(", ");
+                    }
+                    match row.iter().find(|(f, _)| *f == column) {
                         Some((_, value)) => self.bind(value.clone(), Some(&entity.fields[column])),
                         None => self.omitted(&entity.fields[column]),
-                    })
-                    .collect();
-                tuples.push(format!("({})", values.join(", ")));
+                    }
+                }
+                values = Some(self.text.span_from(values_at));
+                self.text.push_str(")");
             }
-            sql.push_str(&tuples.join(", "));
             let generated_key = entity.primary_key.filter(|key| {
                 entity.fields[*key].generated == Generated::Identity && !columns.contains(key)
             });
-            if let (Some(key), [_]) = (generated_key, rows) {
-                one_row = Some(OneRow {
+            if let (Some(key), [_], Some(values)) = (generated_key, rows, values) {
+                one_row = Some(RowParts {
                     table,
-                    head,
-                    values: values_at + 1..sql.len() - 1,
-                    columns: columns.len(),
-                    key: ident(&entity.fields[key].column).to_string(),
+                    columns: column_span,
+                    values,
+                    column_count: u32::try_from(columns.len()).unwrap_or(u32::MAX),
+                    key: ident(&entity.fields[key].column).to_string().into(),
                 });
             }
         }
-        if let Some(Answered {
-            write,
-            answer,
-            object,
-        }) = self.finish_write(sql, entity, returning)
-        {
-            self.sharing = Sharing::Insert {
+        if let Some((write, answer, object)) = self.finish_write(write, entity, returning) {
+            self.shape = Shape::Insert(Insert {
                 write,
                 answer,
-                object,
-                one_row,
-            };
+                row: one_row.map(|row| RowInsert {
+                    table: row.table,
+                    columns: row.columns,
+                    values: row.values,
+                    column_count: row.column_count,
+                    object,
+                    key: row.key,
+                }),
+            });
         }
     }
 
@@ -100,34 +111,31 @@ impl Builder<'_> {
     ) {
         let model = self.model;
         let entity = &model.entities[entity];
-        let names: Vec<String> = values
-            .iter()
-            .map(|(i, _)| ident(&entity.fields[*i].column).to_string())
-            .collect();
-        let placeholders: Vec<String> = values
-            .iter()
-            .map(|(i, v)| self.bind(v.clone(), Some(&entity.fields[*i])))
-            .collect();
-        let key_column = ident(&entity.fields[key].column);
-        let mut updates: Vec<String> = values
-            .iter()
-            .filter(|(i, _)| *i != key)
-            .map(|(i, _)| {
-                let column = ident(&entity.fields[*i].column);
-                format!("{column} = excluded.{column}")
-            })
-            .collect();
-        if updates.is_empty() {
-            updates.push(format!("{key_column} = excluded.{key_column}"));
+        let write = self.start_write();
+        let _ = write!(self.text, "INSERT INTO {} (", ident(&entity.table));
+        for (n, (i, _)) in values.iter().enumerate() {
+            let separator = if n > 0 { ", " } else { "" };
+            let _ = write!(self.text, "{separator}{}", ident(&entity.fields[*i].column));
         }
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({key_column}) DO UPDATE SET {}",
-            ident(&entity.table),
-            names.join(", "),
-            placeholders.join(", "),
-            updates.join(", ")
-        );
-        let _ = self.finish_write(sql, entity, returning);
+        self.text.push_str(") VALUES (");
+        for (n, (i, value)) in values.iter().enumerate() {
+            if n > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(value.clone(), Some(&entity.fields[*i]));
+        }
+        let key_column = ident(&entity.fields[key].column);
+        let _ = write!(self.text, ") ON CONFLICT ({key_column}) DO UPDATE SET ");
+        let mut updates = values.iter().filter(|(i, _)| *i != key).peekable();
+        if updates.peek().is_none() {
+            let _ = write!(self.text, "{key_column} = excluded.{key_column}");
+        }
+        for (n, (i, _)) in updates.enumerate() {
+            let separator = if n > 0 { ", " } else { "" };
+            let column = ident(&entity.fields[*i].column);
+            let _ = write!(self.text, "{separator}{column} = excluded.{column}");
+        }
+        self.finish_write(write, entity, returning);
     }
 
     pub(super) fn update(
@@ -139,75 +147,81 @@ impl Builder<'_> {
     ) {
         let model = self.model;
         let entity = &model.entities[entity];
-        let sets: Vec<String> = values
-            .iter()
-            .map(|(i, v)| {
-                let field = &entity.fields[*i];
-                format!(
-                    "{} = {}",
-                    ident(&field.column),
-                    self.bind(v.clone(), Some(field))
-                )
-            })
-            .collect();
-        let mut sql = format!("UPDATE {} SET {}", ident(&entity.table), sets.join(", "));
-        if let Some(condition) = self.filter(entity, "", filter) {
-            let _ = write!(sql, " WHERE {condition}");
+        let write = self.start_write();
+        let _ = write!(self.text, "UPDATE {} SET ", ident(&entity.table));
+        for (n, (i, value)) in values.iter().enumerate() {
+            let field = &entity.fields[*i];
+            let separator = if n > 0 { ", " } else { "" };
+            let _ = write!(self.text, "{separator}{} = ", ident(&field.column));
+            self.bind(value.clone(), Some(field));
         }
-        let _ = self.finish_write(sql, entity, returning);
+        self.where_clause(entity, filter);
+        self.finish_write(write, entity, returning);
     }
 
     pub(super) fn delete(&mut self, entity: usize, filter: &Filter, returning: &[usize]) {
         let model = self.model;
         let entity = &model.entities[entity];
-        let mut sql = format!("DELETE FROM {}", ident(&entity.table));
-        if let Some(condition) = self.filter(entity, "", filter) {
-            let _ = write!(sql, " WHERE {condition}");
+        let write = self.start_write();
+        let _ = write!(self.text, "DELETE FROM {}", ident(&entity.table));
+        self.where_clause(entity, filter);
+        self.finish_write(write, entity, returning);
+    }
+
+    /// ` WHERE <condition>` over unqualified columns, unless the filter filters nothing.
+    fn where_clause(&mut self, entity: &Entity, filter: &Filter) {
+        if !writes_nothing(filter) {
+            self.text.push_str(" WHERE ");
+            self.filter(entity, Alias::Bare, filter);
         }
-        let _ = self.finish_write(sql, entity, returning);
     }
 
     /// What an insert writes for a column a row leaves out: PostgreSQL's `DEFAULT`; on SQLite,
     /// which has no `DEFAULT` in multi-row `VALUES`, the column's default expression or NULL.
-    fn omitted(&self, field: &Field) -> String {
+    fn omitted(&mut self, field: &Field) {
         match (self.dialect, &field.default) {
-            (Dialect::Postgres, _) => "DEFAULT".into(),
-            (Dialect::Sqlite, Some(default)) => format!("({default})"),
-            (Dialect::Sqlite, None) => "NULL".into(),
+            (Dialect::Postgres, _) => self.text.push_str("DEFAULT"),
+            (Dialect::Sqlite, Some(default)) => {
+                let _ = write!(self.text, "({default})");
+            }
+            (Dialect::Sqlite, None) => self.text.push_str("NULL"),
         }
     }
 
-    /// Completes a write with its answer. On PostgreSQL, answers where the write, the answer
-    /// expression and each row's object sit in the statement text.
+    /// Starts a write: on PostgreSQL, the CTE it goes in. Answers where the write begins.
+    fn start_write(&mut self) -> u32 {
+        self.shape = Shape::Write;
+        if self.dialect == Dialect::Postgres {
+            self.text.push_str("WITH w AS (");
+        }
+        self.text.position()
+    }
+
+    /// Completes the write begun at `write` with its answer. On PostgreSQL, answers where the
+    /// write, the answer expression and each row's object sit in the statement text.
     fn finish_write(
         &mut self,
-        write: String,
-        entity: &crate::model::Entity,
+        write: u32,
+        entity: &Entity,
         returning: &[usize],
-    ) -> Option<Answered> {
+    ) -> Option<(Span, Span, Span)> {
         match self.dialect {
             Dialect::Postgres => {
-                let object = self.object(entity, "w", returning, &[]);
-                let mut sql = String::from("WITH w AS (");
-                let write_at = sql.len()..sql.len() + write.len();
-                sql.push_str(&write);
-                sql.push_str(" RETURNING *) SELECT ");
-                let answer_start = sql.len();
-                sql.push_str("coalesce(json_agg(");
-                let object_at = sql.len()..sql.len() + object.len();
-                let _ = write!(sql, "{object}), '[]')::text");
-                let answer_at = answer_start..sql.len();
-                sql.push_str(" FROM w");
-                self.sql = sql;
-                Some(Answered {
-                    write: write_at,
-                    answer: answer_at,
-                    object: object_at,
-                })
+                let write = self.text.span_from(write);
+                self.text.push_str(" RETURNING *) SELECT ");
+                let answer_at = self.text.position();
+                self.text.push_str("coalesce(json_agg(");
+                let object_at = self.text.position();
+                self.object(entity, Alias::Written, returning, &[]);
+                let object = self.text.span_from(object_at);
+                self.text.push_str("), '[]')::text");
+                let answer = self.text.span_from(answer_at);
+                self.text.push_str(" FROM w");
+                Some((write, answer, object))
             }
             Dialect::Sqlite => {
-                let object = self.object(entity, "", returning, &[]);
-                self.sql = format!("{write} RETURNING {object}");
+                self.text.push_str(" RETURNING ");
+                self.object(entity, Alias::Bare, returning, &[]);
                 self.per_row = true;
                 None
             }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::sqlite::fetch;
-use super::{DbError, JsonRow, Statement};
+use super::connection::fetch;
+use crate::db::{DbError, JsonRow, Statement};
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 16;
@@ -143,8 +143,9 @@ fn copy(error: &rusqlite::Error) -> DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Sharing;
+    use crate::db::Dialect;
     use crate::query::Value;
+    use crate::sql::testing;
 
     /// Queues inserts of `(x, y)` while the writer is held, then lets them run as one batch.
     async fn batch(rows: &[(i64, i64)]) -> (Vec<Answer>, i64) {
@@ -160,12 +161,12 @@ mod tests {
             .iter()
             .map(|&(x, y)| {
                 let (queue, writer) = (queue.clone(), writer.clone());
-                let insert = Statement {
-                    sql: "INSERT INTO t VALUES (?1, ?2) RETURNING json_object('x', x)".into(),
-                    params: vec![Value::Int(x), Value::Int(y)],
-                    per_row: true,
-                    sharing: Sharing::Alone,
-                };
+                let insert = testing::write(
+                    Dialect::Sqlite,
+                    "INSERT INTO t VALUES (?, ?) RETURNING json_object('x', x)",
+                    vec![Value::Int(x), Value::Int(y)],
+                    true,
+                );
                 tokio::spawn(
                     async move { queue.write(&writer, Duration::from_secs(5), &insert).await },
                 )
