@@ -10,7 +10,9 @@ use futures_util::future::join_all;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{TestApp, TestDb, linked_apps};
+use runtime::linked_apps;
+
+use crate::helpers::{TestApp, TestDb};
 
 const WORKERS: usize = 8;
 const MAX_CONNECTIONS: u32 = 4;
