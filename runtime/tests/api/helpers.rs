@@ -269,6 +269,22 @@ impl TestApp {
         reply(request.send().await.expect("request")).await
     }
 
+    /// `POST` of a body as it is, under a content type: for bodies `serde_json` would not write.
+    pub async fn post_raw(
+        &self,
+        app: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let request = self
+            .client
+            .post(self.url(app, path))
+            .header("content-type", content_type)
+            .body(body);
+        reply(request.send().await.expect("request")).await
+    }
+
     pub async fn get(&self, app: &str, path: &str) -> Reply {
         self.request(reqwest::Method::GET, app, path, None).await
     }

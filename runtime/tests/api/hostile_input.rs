@@ -70,15 +70,7 @@ both!(deeply_nested_variables_and_bodies_are_refused, |app| {
         "{{\"query\": \"query($ids: [ID!]) {{ customers(where: {{id: {{in: $ids}}}}) {{ id }} }}\", \"variables\": {{\"ids\": {}}}}}",
         nested_list(5000)
     );
-    let posted = app
-        .client
-        .post(app.url("runtime", "/graphql"))
-        .header("content-type", "application/json")
-        .body(deep_body)
-        .send()
-        .await
-        .unwrap();
-    reply(posted)
+    app.post_raw("runtime", "/graphql", "application/json", deep_body)
         .await
         .assert_error(400, "INVALID_BODY", &["limits.max_nesting"]);
     let over_get = app
@@ -99,15 +91,8 @@ both!(deeply_nested_variables_and_bodies_are_refused, |app| {
         "QUERY_TOO_COMPLEX",
         &["`variables`", "limits.max_nesting"],
     );
-    let rest = app
-        .client
-        .post(app.url("runtime", "/emails"))
-        .header("content-type", "application/json")
-        .body(format!("{{\"address\": {}}}", nested_list(100_000)))
-        .send()
-        .await
-        .unwrap();
-    reply(rest)
+    let deep = format!("{{\"address\": {}}}", nested_list(100_000));
+    app.post_raw("runtime", "/emails", "application/json", deep)
         .await
         .assert_error(400, "INVALID_BODY", &["limits.max_nesting"]);
     still_serves(app).await;
