@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile};
 use crate::db::Database;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{graphql, migrate, openapi};
+use crate::{graphql, migrate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -122,8 +122,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
         }
         Command::Openapi { app } => {
             print_api(&config, &apps, app, |api| {
-                let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
-                let document = openapi::document(api.context.model(), &owners, config.limits())?;
+                let document = api.document(config.limits())?;
                 Ok(format!("{}\n", document.to_pretty_json()?))
             })
             .await

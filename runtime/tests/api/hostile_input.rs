@@ -333,3 +333,42 @@ both!(a_cursor_turned_off_beside_a_cursor_is_refused, |app| {
     let plain = app.get("runtime", "/products?cursor=false").await;
     assert_eq!(plain.assert_ok(), &json!([]));
 });
+
+both!(
+    graphql_answers_and_inserts_stay_within_their_row_limits,
+    |app| {
+        app.seed().await;
+        let nested =
+            "{ customers(limit: 100) { invoices(limit: 100) { lineItems(limit: 100) { id } } } }";
+        let refused = app.graphql("runtime", nested, json!({})).await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "TOO_MANY_ROWS",
+            "{refused}"
+        );
+        let message = refused["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("limits.max_answer_rows"), "{message}");
+        let fits = "{ customers(limit: 100) { invoices(limit: 100) { id } } }";
+        let answered = app.graphql("runtime", fits, json!({})).await;
+        assert_eq!(
+            answered["data"]["customers"].as_array().map(Vec::len),
+            Some(3)
+        );
+        let inputs: Vec<Value> = (0..10_001)
+            .map(|i| json!({ "address": format!("{i}@x.io") }))
+            .collect();
+        let refused = app
+            .graphql(
+                "runtime",
+                "mutation($inputs: [EmailInput!]!) { insertEmails(inputs: $inputs) { id } }",
+                json!({ "inputs": inputs }),
+            )
+            .await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "TOO_MANY_ROWS",
+            "{refused}"
+        );
+        let count = app.get("runtime", "/emails?limit=1&totalCount=true").await;
+        assert_eq!(count.header("x-total-count"), Some("3"), "nothing written");
+        still_serves(app).await;
+    }
+);

@@ -1,5 +1,6 @@
 //! A cache of parsed GraphQL documents by query text. Clients send the same few queries over and
-//! over; parsing is the most expensive step of executing one, so each text is parsed once. The
+//! over; parsing is the most expensive step of executing one, so each text is parsed, and
+//! checked against the document limits (`graphql.max_depth`, `graphql.max_complexity`), once. The
 //! cache is bounded by the bytes of query text it holds; past them it evicts by S3-FIFO
 //! (quick_cache), so a stream of queries asked once can neither grow it nor push out the queries
 //! that keep coming.
@@ -10,6 +11,10 @@ use async_graphql::Request;
 use async_graphql::parser::types::ExecutableDocument;
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
+
+use super::limits;
+use crate::config::GraphqlConfig;
+use crate::error::{ApiError, ErrorCode};
 
 /// Bytes of query text kept: some thousand queries of a few hundred bytes.
 const CAPACITY_BYTES: u64 = 256 * 1024;
@@ -27,31 +32,40 @@ impl Weighter<String, ExecutableDocument> for QueryBytes {
     }
 }
 
+/// Parsed documents that passed the limits, by query text.
 #[derive(Clone)]
-pub struct DocumentCache(Arc<Cache<String, ExecutableDocument, QueryBytes>>);
-
-impl Default for DocumentCache {
-    fn default() -> Self {
-        Self(Arc::new(Cache::with_weighter(
-            EXPECTED_DOCUMENTS,
-            CAPACITY_BYTES,
-            QueryBytes,
-        )))
-    }
+pub struct DocumentCache {
+    documents: Arc<Cache<String, ExecutableDocument, QueryBytes>>,
+    limits: GraphqlConfig,
 }
 
 impl DocumentCache {
-    /// Gives the request its parsed document, from the cache or parsed now. A query that does
-    /// not parse is left alone, for the executor to report.
-    pub fn prepare(&self, request: &mut Request) {
-        if let Some(document) = self.0.get(request.query.as_str()) {
-            request.set_parsed_query(document);
-            return;
+    /// An empty cache whose documents must stay within `limits`.
+    pub fn new(limits: &GraphqlConfig) -> Self {
+        Self {
+            documents: Arc::new(Cache::with_weighter(
+                EXPECTED_DOCUMENTS,
+                CAPACITY_BYTES,
+                QueryBytes,
+            )),
+            limits: limits.clone(),
         }
-        let Ok(document) = request.parsed_query().cloned() else {
-            return;
-        };
-        self.0.insert(request.query.clone(), document);
+    }
+
+    /// Gives the request its parsed document, from the cache or parsed and checked now; a
+    /// document that does not parse is `INVALID_QUERY`, one past the limits `QUERY_TOO_COMPLEX`.
+    pub fn prepare(&self, request: &mut Request) -> Result<(), ApiError> {
+        if let Some(document) = self.documents.get(request.query.as_str()) {
+            request.set_parsed_query(document);
+            return Ok(());
+        }
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.to_string()))?;
+        limits::check(&document, self.limits.max_depth, self.limits.max_complexity)?;
+        self.documents
+            .insert(request.query.clone(), document.clone());
+        request.set_parsed_query(document);
+        Ok(())
     }
 }
 
@@ -61,21 +75,24 @@ mod tests {
 
     #[test]
     fn keeps_the_queries_that_keep_coming_within_its_bytes() {
-        let cache = DocumentCache::default();
+        let cache = DocumentCache::new(&GraphqlConfig::default());
         let hot = "query Hot { __typename }";
-        cache.prepare(&mut Request::new(hot));
+        let prepare = |query: String| cache.prepare(&mut Request::new(query)).expect("prepared");
+        prepare(hot.into());
         for i in 0..10_000 {
             let padding = "x".repeat(100);
-            cache.prepare(&mut Request::new(format!(
-                "# {padding}\nquery Q{i} {{ __typename }}"
-            )));
+            prepare(format!("# {padding}\nquery Q{i} {{ __typename }}"));
             assert!(
-                cache.0.get(hot).is_some(),
+                cache.documents.get(hot).is_some(),
                 "evicted after {i} other queries"
             );
-            cache.prepare(&mut Request::new(hot));
+            prepare(hot.into());
         }
-        assert!(cache.0.weight() <= CAPACITY_BYTES, "{}", cache.0.weight());
-        assert!(cache.0.len() > 1_000, "{}", cache.0.len());
+        assert!(
+            cache.documents.weight() <= CAPACITY_BYTES,
+            "{}",
+            cache.documents.weight()
+        );
+        assert!(cache.documents.len() > 1_000, "{}", cache.documents.len());
     }
 }

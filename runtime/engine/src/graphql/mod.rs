@@ -25,7 +25,6 @@ use async_graphql::dynamic::{Object, Schema, SchemaError};
 pub use documents::DocumentCache;
 
 use crate::api::ApiContext;
-use crate::config::GraphqlConfig;
 use crate::error::{ApiError, ErrorCode};
 
 /// Builds the schema of the context's app model.
@@ -69,15 +68,9 @@ pub fn schema(context: ApiContext) -> Result<Schema, SchemaError> {
 }
 
 /// Mounts `/graphql` and `/graphiql`.
-pub fn configure(
-    cfg: &mut web::ServiceConfig,
-    schema: Schema,
-    documents: DocumentCache,
-    limits: &GraphqlConfig,
-) {
+pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema, documents: DocumentCache) {
     cfg.app_data(web::Data::new(schema))
         .app_data(web::Data::new(documents))
-        .app_data(web::Data::new(limits.clone()))
         .route("/graphql", web::post().to(execute))
         .route("/graphql", web::get().to(execute));
     graphiql::configure(cfg);
@@ -89,22 +82,13 @@ async fn execute(
     ctx: web::Data<ApiContext>,
     schema: web::Data<Schema>,
     documents: web::Data<DocumentCache>,
-    limits: web::Data<GraphqlConfig>,
 ) -> Result<HttpResponse, ApiError> {
     let media = http::accepted(&req)?;
     let mut request = http::read_request(&req, payload, &ctx).await?;
     if let Err(refused) = http::check_document(&request, ctx.limits().max_nesting) {
         return Ok(http::refused_early(media, &refused));
     }
-    documents.prepare(&mut request);
-    let document = match request.parsed_query() {
-        Ok(document) => document,
-        Err(error) => {
-            let error = ApiError::new(ErrorCode::InvalidQuery, error.message);
-            return Ok(http::refused(media, &error));
-        }
-    };
-    if let Err(refused) = limits::check(document, limits.max_depth, limits.max_complexity) {
+    if let Err(refused) = documents.prepare(&mut request) {
         return Ok(http::refused(media, &refused));
     }
     if req.method() == Method::GET && is_mutation(&mut request) {

@@ -27,7 +27,7 @@ pub async fn read_json(
 /// [`read_json`] into any deserializable type; a body of the wrong shape is `INVALID_BODY`.
 pub async fn read<T: DeserializeOwned>(
     req: &HttpRequest,
-    payload: Payload,
+    payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
     ctx: &ApiContext,
 ) -> Result<T, ApiError> {
     let body = read_bytes(req, payload, ctx.max_body()).await?;
@@ -115,7 +115,7 @@ pub fn nested_past(text: &[u8], limit: usize) -> Option<usize> {
 
 /// Reads the whole body, refusing a content type other than JSON (415) and a body over `limit`
 /// bytes (413) before more of it is read.
-pub async fn read_bytes(
+async fn read_bytes(
     req: &HttpRequest,
     mut payload: impl Stream<Item = Result<Bytes, PayloadError>> + Unpin,
     limit: usize,

@@ -60,8 +60,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                     "a JSON body was read outside an app's API: no ApiContext in the app data",
                 )
             })?;
-            let text = body::read_bytes(&req, payload, ctx.max_body()).await?;
-            body::parse(&text, ctx.limits().max_nesting).map(Json)
+            body::read(&req, payload, ctx).await.map(Json)
         })
     }
 }

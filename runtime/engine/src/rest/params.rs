@@ -116,9 +116,7 @@ pub fn parse(
             }
             "fields" => params.fields = Some(fields(entity, &value)?),
             "totalCount" => params.total_count = boolean("totalCount", &value)?,
-            "cursor" => {
-                cursor_asked = Some(boolean("cursor", &value)?);
-            }
+            "cursor" => cursor_asked = Some(boolean("cursor", &value)?),
             "startAfter" | "endBefore" => {
                 if params.start.is_some() {
                     return Err(invalid("give either `startAfter` or `endBefore`, not both"));
@@ -152,15 +150,12 @@ pub fn parse(
             _ => return Err(unknown_parameter(&key, accepts)),
         }
     }
-    match (cursor_asked, &params.start) {
-        (Some(false), Some(_)) => {
-            return Err(invalid(
-                "`cursor=false` contradicts `startAfter`/`endBefore`, which page by cursor",
-            ));
-        }
-        (Some(asked), _) => params.cursor = params.cursor || asked,
-        (None, _) => {}
+    if cursor_asked == Some(false) && params.start.is_some() {
+        return Err(invalid(
+            "`cursor=false` contradicts `startAfter`/`endBefore`, which page by cursor",
+        ));
     }
+    params.cursor |= cursor_asked == Some(true);
     if params.start.is_some() && params.offset > 0 {
         return Err(invalid(
             "`offset` cannot be combined with `startAfter` or `endBefore`",

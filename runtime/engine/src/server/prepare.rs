@@ -10,10 +10,10 @@ use super::compose;
 use crate::api::{ApiContext, StatementCounter};
 use crate::app::App;
 use crate::catalog::Catalog;
-use crate::config::CheckedConfig;
+use crate::config::{CheckedConfig, LimitsConfig};
 use crate::db::Database;
-use crate::migrate;
 use crate::model::AppModel;
+use crate::{migrate, openapi};
 
 /// The name the composed API goes by.
 pub const COMPOSED: &str = "runtime";
@@ -36,6 +36,21 @@ pub struct PreparedApi {
     pub context: ApiContext,
     /// The apps whose own routes this listener serves, each with its own context.
     pub custom: Vec<(ApiContext, App)>,
+}
+
+impl PreparedApi {
+    /// The OpenAPI document of what this listener serves: its tables and its apps' own routes.
+    pub fn document(
+        &self,
+        limits: &LimitsConfig,
+    ) -> Result<utoipa::openapi::OpenApi, openapi::DocumentError> {
+        openapi::document(self.context.model(), &self.apps(), limits)
+    }
+
+    /// The apps whose own routes this listener serves.
+    pub fn apps(&self) -> Vec<&App> {
+        self.custom.iter().map(|(_, app)| app).collect()
+    }
 }
 
 #[derive(Debug)]

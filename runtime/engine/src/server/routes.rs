@@ -46,12 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
         }
     }
     openapi::serve::configure(cfg, &served.documentation);
-    graphql::configure(
-        cfg,
-        served.graphql.clone(),
-        served.documents.clone(),
-        &served.graphql_limits,
-    );
+    graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
     rest::configure(cfg, model, &mut below_tables);
 }
 

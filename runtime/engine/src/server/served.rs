@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use super::{PreparedApi, start_page};
 use crate::api::ApiContext;
 use crate::app::App;
-use crate::config::{CheckedConfig, GraphqlConfig};
+use crate::config::CheckedConfig;
 use crate::graphql;
-use crate::openapi::{self, Documentation};
+use crate::openapi::Documentation;
 
 /// One listener's API, ready for [`super::app`].
 #[derive(Clone)]
@@ -21,7 +21,6 @@ pub struct ServedApi {
     /// Each app's custom routes with that app's own context.
     pub(super) custom: Vec<(web::Data<ApiContext>, App)>,
     pub(super) graphql: async_graphql::dynamic::Schema,
-    pub(super) graphql_limits: GraphqlConfig,
     pub(super) documents: graphql::DocumentCache,
     pub(super) start_page: Arc<str>,
     pub(super) documentation: Arc<Documentation>,
@@ -32,15 +31,13 @@ impl ServedApi {
     /// app's route that its document cannot describe is an error.
     pub fn new(api: &PreparedApi, config: &CheckedConfig) -> anyhow::Result<Self> {
         let model = api.context.model();
-        let owners: Vec<&App> = api.custom.iter().map(|(_, app)| app).collect();
         let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
-        let document = openapi::document(model, &owners, config.limits())?;
+        let document = api.document(config.limits())?;
         Ok(Self {
             graphql,
-            graphql_limits: config.raw.graphql.clone(),
-            documents: graphql::DocumentCache::default(),
-            start_page: start_page::render(model, &owners).into(),
+            documents: graphql::DocumentCache::new(&config.raw.graphql),
+            start_page: start_page::render(model, &api.apps()).into(),
             documentation: Arc::new(Documentation::new(document)),
             custom: api
                 .custom
