@@ -15,6 +15,7 @@ use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema,
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
     App::new("customers", 3044)
+        .rules(include_str!("../rules.toml"))
         .table("customers", Access::ReadWrite)
         .table("emails", Access::ReadWrite)
         .table("phones", Access::ReadWrite)
@@ -62,7 +63,7 @@ fn contact_schema() -> RefOr<Schema> {
 }
 
 async fn contact_card(
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -17,7 +17,7 @@ struct Invoice {
 }
 
 pub async fn finalize(
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -15,6 +15,7 @@ use utoipa::PartialSchema;
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
     App::new("invoices", 3046)
+        .rules(include_str!("../rules.toml"))
         .table("invoices", Access::ReadWrite)
         .table("line_items", Access::ReadWrite)
         .table("customers", Access::Read)
@@ -55,4 +56,5 @@ pub fn app() -> App {
             ]),
             finalize::finalize,
         )
+        .roles(&["staff"])
 }

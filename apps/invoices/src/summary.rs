@@ -19,7 +19,7 @@ pub struct Summary {
 }
 
 pub async fn customer_summary(
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let customer_id = id.into_inner();

@@ -17,6 +17,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
     App::new("products", 3045)
+        .rules(include_str!("../rules.toml"))
         .table("products", Access::ReadWrite)
         .route(
             Method::GET,
@@ -61,6 +62,7 @@ pub fn app() -> App {
                 ]),
             restock::restock,
         )
+        .roles(&["staff"])
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,7 +72,7 @@ struct LowStock {
 }
 
 async fn low_stock(
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     query: web::Query<LowStock>,
 ) -> Result<HttpResponse, ApiError> {
     let below = query.below.unwrap_or(10);

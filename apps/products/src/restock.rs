@@ -45,7 +45,7 @@ struct Stock {
 }
 
 pub async fn restock(
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     id: web::Path<i64>,
     body: Json<Restock>,
 ) -> Result<HttpResponse, ApiError> {

@@ -15,6 +15,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 /// The app's manifest: default port, allowlist and own routes.
 pub fn app() -> App {
     App::new("shared", 3043)
+        .rules(include_str!("../rules.toml"))
         .table("addresses", Access::ReadWrite)
         .table("emails", Access::ReadWrite)
         .table("phones", Access::ReadWrite)
@@ -46,7 +47,7 @@ struct Lookup {
 }
 
 async fn lookup_email(
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     query: web::Query<Lookup>,
 ) -> Result<HttpResponse, ApiError> {
     let found: Option<serde_json::Value> = ctx

@@ -1,5 +1,6 @@
-//! What a domain app hands the engine: its name, default port, table allowlist and its own
-//! routes. The engine knows no app by name; the `runtime` binary passes every linked [`App`].
+//! What a domain app hands the engine: its name, default port, table allowlist, role rules and
+//! its own routes. The engine knows no app by name; the `runtime` binary passes every linked
+//! [`App`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,23 +14,27 @@ use crate::openapi::RouteDoc;
 /// Builds the actix route of one custom handler.
 type RouteFactory = Arc<dyn Fn() -> actix_web::Route + Send + Sync>;
 
-/// A domain app: allowlist and custom routes.
+/// A domain app: allowlist, role rules and custom routes.
 #[derive(Clone)]
 pub struct App {
     pub name: &'static str,
     pub default_port: u16,
     pub tables: Vec<TableGrant>,
+    /// Role rules as TOML text (see [`crate::model::rules`]), read at start.
+    pub rules: Option<&'static str>,
     pub routes: Vec<CustomRoute>,
 }
 
 /// One route an app adds next to its generated API. Its handler extracts
-/// `web::Data<engine::api::ApiContext>` to reach the app's tables.
+/// [`crate::api::ApiContext`] to reach the app's tables as the request's caller.
 #[derive(Clone)]
 pub struct CustomRoute {
     pub method: Method,
     pub path: String,
     /// What the start page and the API documents say about the route.
     pub doc: RouteDoc,
+    /// The roles that may call it while auth is on; anyone when `None`.
+    pub roles: Option<Vec<String>>,
     factory: RouteFactory,
 }
 
@@ -45,8 +50,25 @@ impl App {
             name,
             default_port,
             tables: Vec::new(),
+            rules: None,
             routes: Vec::new(),
         }
+    }
+
+    /// Declares the app's role rules, TOML text in the form [`crate::model::rules`] documents
+    /// (usually `include_str!("../rules.toml")`). They apply once auth is on.
+    pub fn rules(mut self, toml: &'static str) -> Self {
+        self.rules = Some(toml);
+        self
+    }
+
+    /// Lets only callers with one of these roles call the route added last (while auth is on;
+    /// others get 401 without a token, 403 with one).
+    pub fn roles(mut self, roles: &[&str]) -> Self {
+        if let Some(route) = self.routes.last_mut() {
+            route.roles = Some(roles.iter().map(|r| (*r).to_string()).collect());
+        }
+        self
     }
 
     /// Lists a table the app serves, with what the app may do with it.
@@ -78,6 +100,7 @@ impl App {
             method,
             path: path.to_string(),
             doc: doc.into(),
+            roles: None,
             factory: Arc::new(move || web::method(route_method.clone()).to(handler.clone())),
         });
         self
@@ -90,6 +113,7 @@ impl fmt::Debug for App {
             .field("name", &self.name)
             .field("default_port", &self.default_port)
             .field("tables", &self.tables)
+            .field("rules", &self.rules.is_some())
             .field("routes", &self.routes)
             .finish()
     }

@@ -1,4 +1,5 @@
-//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`.
+//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`,
+//! `token`.
 //! The binary only hands its linked apps to [`main`].
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile};
 use crate::db::Database;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{graphql, migrate};
+use crate::{auth, graphql, migrate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +52,20 @@ enum Command {
         /// The app whose document to print (default: the composed API's).
         #[arg(long, value_name = "NAME")]
         app: Option<String>,
+    },
+    /// Prints a token signed with auth.jwt_secret (HS256), to call the API as a role.
+    Token {
+        /// The role the token carries, under auth.role_claim.
+        #[arg(long)]
+        role: String,
+        /// Another claim, KEY=VALUE: a number or boolean stays one, anything else is a string.
+        /// Repeatable; replaces a claim of the same name.
+        #[arg(long = "claim", value_name = "KEY=VALUE", value_parser = auth::parse_claim)]
+        claims: Vec<(String, serde_json::Value)>,
+        /// Seconds the token stays valid.
+        #[arg(long, value_name = "SECS", default_value_t = 3600,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        ttl: u64,
     },
     /// Manages the one migration set.
     Migrate {
@@ -103,7 +118,10 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
 async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
-        Command::Migrate { .. } | Command::GraphqlSchema { .. } | Command::Openapi { .. } => None,
+        Command::Migrate { .. }
+        | Command::GraphqlSchema { .. }
+        | Command::Openapi { .. }
+        | Command::Token { .. } => None,
     };
     let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
@@ -122,12 +140,16 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
         }
         Command::Openapi { app } => {
             print_api(&config, &apps, app, |api| {
-                let document = api.document(config.limits())?;
+                let document = api.document(config.limits(), config.auth().enabled())?;
                 Ok(format!("{}\n", document.to_pretty_json()?))
             })
             .await
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
+        Command::Token { role, claims, ttl } => {
+            println!("{}", auth::role_token(config.auth(), &role, &claims, ttl)?);
+            Ok(())
+        }
     }
 }
 

@@ -33,6 +33,10 @@ pub enum ErrorCode {
     TooManyConditions,
     TooManyValues,
     TooManyRows,
+    InvalidToken,
+    AuthRequired,
+    Forbidden,
+    FieldForbidden,
     NotFound,
     MethodNotAllowed,
     NotAcceptable,
@@ -51,7 +55,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::UnknownField,
         Self::UnknownOperator,
         Self::UnknownParameter,
@@ -67,6 +71,10 @@ impl ErrorCode {
         Self::TooManyConditions,
         Self::TooManyValues,
         Self::TooManyRows,
+        Self::InvalidToken,
+        Self::AuthRequired,
+        Self::Forbidden,
+        Self::FieldForbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::NotAcceptable,
@@ -101,6 +109,10 @@ impl ErrorCode {
             Self::TooManyConditions => "TOO_MANY_CONDITIONS",
             Self::TooManyValues => "TOO_MANY_VALUES",
             Self::TooManyRows => "TOO_MANY_ROWS",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::AuthRequired => "AUTH_REQUIRED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::FieldForbidden => "FIELD_FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::NotAcceptable => "NOT_ACCEPTABLE",
@@ -136,6 +148,8 @@ impl ErrorCode {
             | Self::TooManyConditions
             | Self::TooManyValues
             | Self::TooManyRows => StatusCode::BAD_REQUEST,
+            Self::InvalidToken | Self::AuthRequired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::FieldForbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -219,7 +233,21 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.code.status()).json(self.body())
+        let mut response = HttpResponse::build(self.code.status());
+        // RFC 6750: a 401 names the scheme, and a refused token says why.
+        match self.code {
+            ErrorCode::InvalidToken => {
+                response.insert_header((
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    "Bearer error=\"invalid_token\"",
+                ));
+            }
+            ErrorCode::AuthRequired => {
+                response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.json(self.body())
     }
 }
 

@@ -5,6 +5,7 @@
 //! -> [`db`]. The engine knows tables, never a particular app: apps hand it an [`App`].
 
 pub mod api;
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;

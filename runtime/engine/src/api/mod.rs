@@ -1,24 +1,37 @@
-//! The engine's handle on one app: its model, the shared pool and the limits. The REST adapter
-//! runs its operations through it, and apps' own code gets it to read and write the app's
-//! visible tables with the same strictness ([`ApiContext::table`]).
+//! The engine's handle on one app for one caller: its model, the shared pool, the limits and
+//! who is asking. The REST and GraphQL adapters run their operations through it, and apps' own
+//! code gets it (an extractor) to read and write the app's visible tables with the same
+//! strictness and the caller's role rules ([`ApiContext::table`]).
 
+mod authorize;
 mod errors;
 mod table_query;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 pub use table_query::TableQuery;
 
+use self::authorize::{Authorized, authorize, readable_fields};
+use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::db::{Database, DbError, JsonRow, Statement, Transaction};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
-use crate::query::{Operation, bounds};
+use crate::query::{Condition, Filter, Op, Operand, Operation, Value, bounds, coerce_json};
 use crate::sql;
 
+/// One app's API as one caller reaches it. Cheap to clone. Handlers of apps' own routes take it
+/// as an extractor: it carries the request's caller, whose rules every operation obeys.
 #[derive(Debug, Clone)]
 pub struct ApiContext {
+    shared: Arc<Shared>,
+    caller: Caller,
+}
+
+#[derive(Debug)]
+struct Shared {
     db: Database,
     model: Arc<AppModel>,
     limits: LimitsConfig,
@@ -41,6 +54,7 @@ impl StatementCounter {
 }
 
 impl ApiContext {
+    /// The context of an app, for callers while auth is off.
     pub fn new(
         db: Database,
         model: Arc<AppModel>,
@@ -49,53 +63,157 @@ impl ApiContext {
         statements: StatementCounter,
     ) -> Self {
         Self {
-            db,
-            model,
-            limits,
-            max_body,
-            statements,
+            shared: Arc::new(Shared {
+                db,
+                model,
+                limits,
+                max_body,
+                statements,
+            }),
+            caller: Caller::open(),
         }
+    }
+
+    /// The same API for another caller.
+    pub fn with_caller(&self, caller: Caller) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            caller,
+        }
+    }
+
+    /// The same API with no role rules, for an app's own logic that must see or change rows
+    /// its caller may not (a summary over every customer, a stock count): use it only where the
+    /// app itself decides what the caller gets.
+    pub fn as_system(&self) -> Self {
+        self.with_caller(Caller::system())
+    }
+
+    /// Who is asking.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The fields of an entity the caller may read, in the model's order.
+    pub fn readable_fields(&self, entity: usize) -> Vec<usize> {
+        readable_fields(self.model(), &self.caller, entity)
     }
 
     /// The largest request body the app accepts, in bytes.
     pub fn max_body(&self) -> usize {
-        self.max_body
+        self.shared.max_body
     }
 
     pub fn model(&self) -> &AppModel {
-        &self.model
+        &self.shared.model
     }
 
     pub fn limits(&self) -> &LimitsConfig {
-        &self.limits
+        &self.shared.limits
     }
 
     pub fn database(&self) -> &Database {
-        &self.db
+        &self.shared.db
     }
 
-    /// Runs one operation as one statement; `None` when it answers nothing (a missing row). A
-    /// bulk insert too large for one statement runs as several in one transaction.
+    /// Runs one operation as one statement, under the caller's rules; `None` when it answers
+    /// nothing (a missing row). A bulk insert too large for one statement runs as several in
+    /// one transaction, and so does a write whose rule checks the written rows.
     pub async fn run(&self, operation: &Operation) -> Result<Option<JsonRow>, ApiError> {
-        bounds::check(operation, &self.limits)?;
-        if let Some(parts) = self.split(operation) {
+        bounds::check(operation, self.limits())?;
+        let Authorized { operation, check } = authorize(self.model(), &self.caller, operation)?;
+        if check.is_some() || self.split(&operation).is_some() {
             let mut tx = self.begin().await?;
-            let rows = self.run_parts(&mut tx, &parts).await?;
+            let rows = self.write_in(&mut tx, &operation, check).await?;
             self.commit(tx).await?;
-            return Ok(Some(rows));
+            return Ok(rows);
         }
-        let statement = self.statement(operation)?;
-        self.db
+        let statement = self.statement(&operation)?;
+        self.shared
+            .db
             .fetch_json(&statement)
             .await
-            .map_err(|e| self.explain(e, operation))
+            .map_err(|e| self.explain(e, &operation))
+    }
+
+    /// Runs an authorized operation in a transaction, split when too large, and refuses it
+    /// when a written row fails the rule's check (the transaction then must roll back).
+    async fn write_in(
+        &self,
+        tx: &mut Transaction,
+        operation: &Operation,
+        check: Option<Filter>,
+    ) -> Result<Option<JsonRow>, ApiError> {
+        let rows = match self.split(operation) {
+            Some(parts) => Some(self.run_parts(tx, &parts).await?),
+            None => {
+                let statement = self.statement(operation)?;
+                tx.fetch_json(&statement)
+                    .await
+                    .map_err(|e| self.explain(e, operation))?
+            }
+        };
+        if let Some(check) = check {
+            self.verify(tx, operation, rows.as_ref(), check).await?;
+        }
+        Ok(rows)
+    }
+
+    /// Refuses a write when any row it wrote fails `check`, counted in the same transaction.
+    async fn verify(
+        &self,
+        tx: &mut Transaction,
+        operation: &Operation,
+        rows: Option<&JsonRow>,
+        check: Filter,
+    ) -> Result<(), ApiError> {
+        let entity = match operation {
+            Operation::Insert { entity, .. }
+            | Operation::Upsert { entity, .. }
+            | Operation::Update { entity, .. } => *entity,
+            _ => return Ok(()),
+        };
+        let definition = &self.model().entities[entity];
+        let Some(key) = definition.primary_key else {
+            return Ok(());
+        };
+        let keys = written_keys(definition, key, rows)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let written = keys.len();
+        let count = Operation::Count {
+            entity,
+            filter: Filter::Condition(Condition {
+                field: key,
+                op: Op::In,
+                operand: Operand::Many(keys),
+            })
+            .and(check),
+        };
+        let statement = self.statement(&count)?;
+        let passed = tx
+            .fetch_json(&statement)
+            .await
+            .map_err(|e| self.explain(e, &count))?
+            .and_then(|r| r.json.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if passed == written {
+            return Ok(());
+        }
+        Err(self.caller.refusal(&format!(
+            "write these rows to `{}`: {} of {written} written rows fail its rule's check, so \
+             nothing was written",
+            definition.table,
+            written - passed
+        )))
     }
 
     /// The statement of an operation, counted; refused when it would bind more values than the
     /// database accepts (only an app's own code can build one: the request limits stay below).
     fn statement(&self, operation: &Operation) -> Result<Statement, ApiError> {
-        let dialect = self.db.dialect();
-        let statement = sql::build(&self.model, dialect, operation);
+        let dialect = self.shared.db.dialect();
+        let statement = sql::build(self.model(), dialect, operation);
         if statement.params.len() > dialect.max_params() {
             return Err(ApiError::new(
                 ErrorCode::TooManyValues,
@@ -106,7 +224,7 @@ impl ApiContext {
                 ),
             ));
         }
-        self.statements.add();
+        self.shared.statements.add();
         Ok(statement)
     }
 
@@ -121,7 +239,7 @@ impl ApiContext {
         else {
             return None;
         };
-        let max_params = self.db.dialect().max_params();
+        let max_params = self.shared.db.dialect().max_params();
         if rows.iter().map(Vec::len).sum::<usize>() <= max_params {
             return None;
         }
@@ -165,7 +283,7 @@ impl ApiContext {
 
     /// Maps a database error of an operation to the client error it stands for.
     fn explain(&self, error: DbError, operation: &Operation) -> ApiError {
-        errors::explain(error, &self.model, Some(operation))
+        errors::explain(error, self.model(), Some(operation))
     }
 
     /// Runs an operation that answers rows, as a JSON array (`[]` when it answers nothing).
@@ -188,47 +306,87 @@ impl ApiContext {
             .map_or_else(|| "[]".into(), |r| r.json))
     }
 
-    /// Runs one operation inside a transaction.
+    /// Runs one operation inside a transaction, under the caller's rules.
     pub async fn run_in(
         &self,
         tx: &mut Transaction,
         operation: &Operation,
     ) -> Result<Option<JsonRow>, ApiError> {
-        bounds::check(operation, &self.limits)?;
-        if let Some(parts) = self.split(operation) {
-            return self.run_parts(tx, &parts).await.map(Some);
-        }
-        let statement = self.statement(operation)?;
-        tx.fetch_json(&statement)
-            .await
-            .map_err(|e| self.explain(e, operation))
+        bounds::check(operation, self.limits())?;
+        let Authorized { operation, check } = authorize(self.model(), &self.caller, operation)?;
+        self.write_in(tx, &operation, check).await
     }
 
     /// Starts a transaction; it rolls back unless committed with [`ApiContext::commit`].
     pub async fn begin(&self) -> Result<Transaction, ApiError> {
-        self.db
+        self.shared
+            .db
             .begin()
             .await
-            .map_err(|e| errors::explain(e, &self.model, None))
+            .map_err(|e| errors::explain(e, self.model(), None))
     }
 
     pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
         tx.commit()
             .await
-            .map_err(|e| errors::explain(e, &self.model, None))
+            .map_err(|e| errors::explain(e, self.model(), None))
     }
 
     /// A query on one of the app's visible tables, by table name.
     pub fn table(&self, table: &str) -> Result<TableQuery<'_>, ApiError> {
-        let entity = self.model.entity_index(table).ok_or_else(|| {
+        let entity = self.model().entity_index(table).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::NotFound,
                 format!(
                     "app `{}` does not serve a table named `{table}`",
-                    self.model.name
+                    self.model().name
                 ),
             )
         })?;
         Ok(TableQuery::new(self, entity))
     }
+}
+
+/// The keys of the rows a write answered (its `returning` holds the key).
+pub(crate) fn written_keys(
+    entity: &crate::model::Entity,
+    key: usize,
+    rows: Option<&JsonRow>,
+) -> Result<Vec<Value>, ApiError> {
+    let Some(rows) = rows else {
+        return Ok(Vec::new());
+    };
+    let parsed: serde_json::Value =
+        serde_json::from_str(&rows.json).map_err(|e| ApiError::internal(&e))?;
+    let field = &entity.fields[key];
+    let objects = match &parsed {
+        serde_json::Value::Array(items) => items.iter().collect(),
+        object => vec![object],
+    };
+    objects
+        .into_iter()
+        .filter_map(|row| row.get(&field.name))
+        .map(|id| coerce_json(field, id))
+        .collect()
+}
+
+/// The request's API: the app's context (the innermost registered for the route) with the
+/// caller the edge resolved.
+impl FromRequest for ApiContext {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(from_request(req))
+    }
+}
+
+fn from_request(req: &HttpRequest) -> Result<ApiContext, ApiError> {
+    let base = req.app_data::<web::Data<ApiContext>>().ok_or_else(|| {
+        ApiError::new(ErrorCode::Internal, "no API is registered for this route")
+    })?;
+    Ok(match req.extensions().get::<Caller>() {
+        Some(caller) => base.with_caller(caller.clone()),
+        None => base.get_ref().clone(),
+    })
 }

@@ -1,5 +1,5 @@
 //! A small typed query builder over one visible table, for apps' own code: the same operations,
-//! value checks and SQL builder as the generated API, answered as deserialised rows.
+//! value checks, role rules and SQL builder as the generated API, answered as deserialised rows.
 
 use serde::de::DeserializeOwned;
 
@@ -96,11 +96,12 @@ impl<'c> TableQuery<'c> {
         match entity.relations.iter().position(|r| r.name == relation) {
             Some(index) => {
                 let target = entity.relations[index].target;
-                let fields = self.context.model().entities[target].fields.len();
+                let mut select = Select::all_fields(target, 0);
+                select.fields = self.context.readable_fields(target);
                 self.relations.push(RelationSelect {
                     name: relation.to_string(),
                     relation: index,
-                    select: Select::all_fields(target, fields),
+                    select,
                 });
             }
             None => {
@@ -123,7 +124,8 @@ impl<'c> TableQuery<'c> {
     }
 
     fn select(&self) -> Select {
-        let mut select = Select::all_fields(self.entity, self.entity().fields.len());
+        let mut select = Select::all_fields(self.entity, 0);
+        select.fields = self.context.readable_fields(self.entity);
         select.filter = Filter::And(self.conditions.clone());
         select.order = self.order.clone();
         select.limit = self.limit;
@@ -193,12 +195,11 @@ impl<'c> TableQuery<'c> {
                 "an update needs a filter",
             ));
         }
-        let entity = self.entity();
         let operation = Operation::Update {
             entity: self.entity,
             filter: Filter::And(self.conditions.clone()),
             values: pairs,
-            returning: (0..entity.fields.len()).collect(),
+            returning: self.context.readable_fields(self.entity),
         };
         let row = self.context.run_in(tx, &operation).await?;
         decode(row.map(|r| r.json))

@@ -4,6 +4,7 @@
 //! Unknown keys are refused with the key's name and where it came from. [`Config::check`] turns
 //! the raw layers into a [`CheckedConfig`] against the apps the binary links.
 
+mod auth;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use auth::{AuthConfig, Secret};
 pub use secret::DatabaseUrl;
 
 /// The whole configuration as read from its layers.
@@ -24,6 +26,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub migrations: MigrationsConfig,
     pub graphql: GraphqlConfig,
+    pub auth: AuthConfig,
     /// Per-app settings, keyed by app name; an app without an entry uses its manifest's defaults.
     pub apps: BTreeMap<String, AppConfig>,
 }
@@ -280,6 +283,7 @@ impl Config {
             ));
         }
         check_request_limits(limits)?;
+        check_auth(&self.auth, &self.server)?;
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
@@ -370,6 +374,45 @@ fn check_request_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The smallest HMAC secret accepted: 256 bits, as HS256 needs to be worth its name.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+fn check_auth(auth: &AuthConfig, server: &ServerConfig) -> Result<(), ConfigError> {
+    if let Some(secret) = &auth.jwt_secret
+        && secret.expose().len() < MIN_JWT_SECRET_BYTES
+    {
+        return Err(key_error(
+            "auth.jwt_secret",
+            &format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
+        ));
+    }
+    if auth.jwks_file.is_some() && auth.jwks_url.is_some() {
+        return Err(key_error(
+            "auth.jwks_url",
+            "set auth.jwks_file or auth.jwks_url, not both",
+        ));
+    }
+    if auth.role_claim.is_empty() {
+        return Err(key_error("auth.role_claim", "must name a claim"));
+    }
+    let loopback = match server.host.parse::<std::net::IpAddr>() {
+        Ok(address) => address.is_loopback(),
+        Err(_) => server.host == "localhost",
+    };
+    if !auth.enabled() && !loopback && !auth.allow_open {
+        return Err(key_error(
+            "server.host",
+            &format!(
+                "`{}` is not a loopback address and auth is off, so every port would be open to \
+                 anyone who reaches it: set auth.jwt_secret, auth.jwks_file or auth.jwks_url, or \
+                 auth.allow_open = true to serve it open on purpose",
+                server.host
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn key_error(key: &str, reason: &str) -> ConfigError {
     ConfigError::Key {
         key: key.into(),
@@ -403,6 +446,10 @@ impl CheckedConfig {
 
     pub fn limits(&self) -> &LimitsConfig {
         &self.raw.limits
+    }
+
+    pub fn auth(&self) -> &AuthConfig {
+        &self.raw.auth
     }
 
     pub fn migrations_dir(&self) -> &Path {

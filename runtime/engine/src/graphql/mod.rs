@@ -25,6 +25,7 @@ use async_graphql::dynamic::{Object, Schema, SchemaError};
 pub use documents::DocumentCache;
 
 use crate::api::ApiContext;
+use crate::auth::Identity;
 use crate::error::{ApiError, ErrorCode};
 
 /// Builds the schema of the context's app model.
@@ -79,11 +80,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema, documents: Docume
 async fn execute(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<ApiContext>,
+    ctx: ApiContext,
     schema: web::Data<Schema>,
     documents: web::Data<DocumentCache>,
 ) -> Result<HttpResponse, ApiError> {
     let media = http::accepted(&req)?;
+    if matches!(ctx.caller().identity(), Identity::Nobody) {
+        return Err(ctx.caller().refusal("GraphQL"));
+    }
     let mut request = http::read_request(&req, payload, &ctx).await?;
     if let Err(refused) = http::check_document(&request, ctx.limits().max_nesting) {
         return Ok(http::refused_early(media, &refused));
@@ -96,6 +100,10 @@ async fn execute(
             ErrorCode::MethodNotAllowed,
             "mutations are only accepted over POST /graphql",
         ));
+    }
+    if !ctx.caller().is_unrestricted() {
+        // The resolvers find the request's caller before the schema's open context.
+        request = request.data(ctx);
     }
     Ok(http::respond(media, schema.execute(request).await))
 }

@@ -71,10 +71,6 @@ fn required_filter(
     Ok(filter)
 }
 
-fn everything(entity: &Entity) -> Vec<usize> {
-    (0..entity.fields.len()).collect()
-}
-
 async fn save(
     ctx: ResolverContext<'_>,
     index: usize,
@@ -90,14 +86,15 @@ async fn save(
         None => Operation::Insert {
             entity: index,
             rows: vec![row_values(entity, &row, RowUse::Insert)?],
-            returning: everything(entity),
+            returning: api.readable_fields(index),
         },
         Some(key) => match row_values(entity, &row, RowUse::Insert) {
             Ok(values) => Operation::Upsert {
                 entity: index,
                 key_field: key,
                 values,
-                returning: everything(entity),
+                filter: Filter::all(),
+                returning: api.readable_fields(index),
             },
             Err(_) => {
                 let values = row_values(entity, &row, RowUse::Update)?;
@@ -110,7 +107,7 @@ async fn save(
                     entity: index,
                     filter: Filter::eq(key, id),
                     values,
-                    returning: everything(entity),
+                    returning: api.readable_fields(index),
                 }
             }
         },
@@ -147,7 +144,7 @@ async fn insert(
     let operation = Operation::Insert {
         entity: index,
         rows,
-        returning: everything(entity),
+        returning: api.readable_fields(index),
     };
     write(&ctx, api, index, operation).await.map(Some)
 }
@@ -165,7 +162,7 @@ async fn update(
         entity: index,
         filter,
         values: row_values(entity, &row, RowUse::Update)?,
-        returning: everything(entity),
+        returning: api.readable_fields(index),
     };
     write(&ctx, api, index, operation).await.map(Some)
 }
@@ -180,7 +177,7 @@ async fn delete(
     let operation = Operation::Delete {
         entity: index,
         filter: required_filter(entity, &arguments)?,
-        returning: everything(entity),
+        returning: api.readable_fields(index),
     };
     write(&ctx, api, index, operation).await.map(Some)
 }

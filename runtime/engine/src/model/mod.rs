@@ -6,6 +6,8 @@
 
 mod inflect;
 pub mod naming;
+pub mod policy;
+pub mod rules;
 
 use std::collections::HashMap;
 
@@ -51,6 +53,8 @@ pub struct ModelError {
 pub struct AppModel {
     pub name: String,
     pub entities: Vec<Entity>,
+    /// The role rules of the apps it serves.
+    pub policy: policy::Policy,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +215,7 @@ impl AppModel {
         Ok(Self {
             name: app.to_string(),
             entities,
+            policy: policy::Policy::default(),
         })
     }
 

@@ -9,6 +9,7 @@
 
 mod params;
 mod responses;
+mod security;
 mod route_doc;
 mod routes;
 mod schema;
@@ -56,10 +57,12 @@ pub enum DocumentError {
 }
 
 /// Builds the document of `model`, with the own routes of `apps` (the apps behind the listener).
+/// A `secured` API (auth on) declares the bearer scheme and every operation's 401 and 403.
 pub fn document(
     model: &AppModel,
     apps: &[&App],
     limits: &LimitsConfig,
+    secured: bool,
 ) -> Result<OpenApi, DocumentError> {
     let mut generated: Vec<Route> = Vec::new();
     let mut components = ComponentsBuilder::new().schema(schema::ERROR, schema::error());
@@ -101,8 +104,14 @@ pub fn document(
     check_operation_ids(&all)?;
 
     let mut paths = Paths::builder();
-    for route in all {
+    for mut route in all {
+        if secured {
+            security::refusals(&mut route.operation);
+        }
         paths = paths.path(route.path, PathItem::new(route.method, route.operation));
+    }
+    if secured {
+        components = security::scheme(components);
     }
     let mut tags: Vec<_> = model
         .entities
@@ -147,12 +156,15 @@ pub fn document(
             tables.join(", ")
         )))
         .build();
-    Ok(OpenApiBuilder::new()
+    let mut builder = OpenApiBuilder::new()
         .info(info)
         .paths(paths.build())
         .components(Some(components.build()))
-        .tags(Some(tags))
-        .build())
+        .tags(Some(tags));
+    if secured {
+        builder = builder.security(Some(vec![security::requirement()]));
+    }
+    Ok(builder.build())
 }
 
 fn http_method(method: &Method) -> Option<HttpMethod> {

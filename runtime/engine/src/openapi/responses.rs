@@ -9,8 +9,10 @@ use super::schema;
 use crate::error::ErrorCode;
 
 /// The statuses an error can answer with, with the name of their response component.
-const ERROR_RESPONSES: [(u16, &str); 8] = [
+const ERROR_RESPONSES: [(u16, &str); 10] = [
     (400, "BadRequest"),
+    (401, "Unauthorized"),
+    (403, "Forbidden"),
     (404, "NotFound"),
     (405, "MethodNotAllowed"),
     (409, "Conflict"),

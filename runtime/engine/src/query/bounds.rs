@@ -26,6 +26,7 @@ pub fn check(operation: &Operation, limits: &LimitsConfig) -> Result<(), ApiErro
             }
         }
         Operation::Count { filter, .. }
+        | Operation::Upsert { filter, .. }
         | Operation::Update { filter, .. }
         | Operation::Delete { filter, .. } => size.filter(filter),
         Operation::Insert { rows, .. } if rows.len() > limits.max_bulk_rows => {
@@ -38,7 +39,7 @@ pub fn check(operation: &Operation, limits: &LimitsConfig) -> Result<(), ApiErro
                 ),
             ));
         }
-        Operation::Insert { .. } | Operation::Upsert { .. } => {}
+        Operation::Insert { .. } => {}
     }
     if size.conditions > limits.max_conditions {
         return Err(ApiError::new(
@@ -94,6 +95,7 @@ impl Size {
         while let Some(filter) = pending.pop() {
             match filter {
                 Filter::And(parts) | Filter::Or(parts) => pending.extend(parts),
+                Filter::Related(related) => pending.push(&related.filter),
                 Filter::Condition(condition) => {
                     self.conditions += 1;
                     if let Operand::Many(values) = &condition.operand {

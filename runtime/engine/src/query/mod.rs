@@ -99,6 +99,25 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Condition(Condition),
+    /// The row's related row through a many-to-one relation exists and passes the filter
+    /// (role rules: line items whose invoice belongs to the caller).
+    Related(Box<RelatedFilter>),
+}
+
+/// A filter on the row a many-to-one relation points at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelatedFilter {
+    /// The relation, an index into the entity's relations.
+    pub relation: usize,
+    /// The filter over the related entity.
+    pub filter: Filter,
+}
+
+/// The empty filter: every row.
+impl Default for Filter {
+    fn default() -> Self {
+        Filter::all()
+    }
 }
 
 impl Filter {
@@ -106,10 +125,24 @@ impl Filter {
         Filter::And(Vec::new())
     }
 
+    /// A filter no row passes.
+    pub fn none() -> Self {
+        Filter::Or(Vec::new())
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             Filter::And(parts) | Filter::Or(parts) => parts.iter().all(Filter::is_empty),
-            Filter::Condition(_) => false,
+            Filter::Condition(_) | Filter::Related(_) => false,
+        }
+    }
+
+    /// Both filters; either one alone when the other filters nothing.
+    pub fn and(self, other: Filter) -> Filter {
+        match (self, other) {
+            (Filter::And(parts), other) if parts.is_empty() => other,
+            (this, Filter::And(parts)) if parts.is_empty() => this,
+            (this, other) => Filter::And(vec![this, other]),
         }
     }
 
@@ -179,6 +212,8 @@ pub struct ParentGuard {
     pub entity: usize,
     pub key_field: usize,
     pub key: Value,
+    /// What the parent must also pass (the caller's read rule on it).
+    pub filter: Filter,
 }
 
 /// Every operation the engine runs.
@@ -200,11 +235,13 @@ pub enum Operation {
         rows: Vec<Vec<(usize, Value)>>,
         returning: Vec<usize>,
     },
-    /// Inserts a row, or updates the given fields of the row with the same key.
+    /// Inserts a row, or updates the given fields of the row with the same key when that row
+    /// passes `filter` (otherwise writes and answers nothing).
     Upsert {
         entity: usize,
         key_field: usize,
         values: Vec<(usize, Value)>,
+        filter: Filter,
         returning: Vec<usize>,
     },
     /// Sets fields on every row the filter matches. Answers the updated rows.

@@ -2,7 +2,7 @@
 //! JSON into the response.
 
 use actix_web::http::header;
-use actix_web::web::{Data, Payload};
+use actix_web::web::Payload;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value as Json;
 
@@ -51,17 +51,14 @@ fn single(json: &str) -> Option<String> {
     (!inner.is_empty()).then(|| inner.to_string())
 }
 
-fn all_fields(entity: &Entity) -> Vec<usize> {
-    (0..entity.fields.len()).collect()
-}
-
 /// The select of a list: the requested page, ordered deterministically (the primary key breaks
 /// ties), with keyset bounds in cursor mode.
 fn list_select(
+    ctx: &ApiContext,
     index: usize,
-    entity: &Entity,
     params: &Params,
 ) -> Result<(Select, Vec<Order>), ApiError> {
+    let entity = entity(ctx, index);
     let mut order = params.order.clone();
     if let Some(key) = entity.primary_key
         && !order.iter().any(|o| o.field == key)
@@ -71,7 +68,10 @@ fn list_select(
             descending: false,
         });
     }
-    let mut fields = params.fields.clone().unwrap_or_else(|| all_fields(entity));
+    let mut fields = params
+        .fields
+        .clone()
+        .unwrap_or_else(|| ctx.readable_fields(index));
     let mut keyset = None;
     if params.cursor {
         cursor::check_order(entity, &order)?;
@@ -108,7 +108,7 @@ async fn respond_list(
     req: &HttpRequest,
 ) -> Reply {
     let entity = entity(ctx, index);
-    let (mut select, order) = list_select(index, entity, &params)?;
+    let (mut select, order) = list_select(ctx, index, &params)?;
     if let Some(extra) = extra {
         select.filter = Filter::And(vec![extra, select.filter]);
     }
@@ -142,7 +142,7 @@ async fn respond_list(
 }
 
 /// `GET /<plural>`
-pub async fn list(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn list(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     let params = params::parse(
         req.query_string(),
         entity(&ctx, index),
@@ -153,12 +153,12 @@ pub async fn list(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Repl
 }
 
 /// `GET /<plural>/{id}`
-pub async fn get(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn get(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     let params = params::parse(req.query_string(), entity, Accepts::One, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
-    let mut select = Select::all_fields(index, entity.fields.len());
-    select.fields = params.fields.unwrap_or(select.fields);
+    let mut select = Select::all_fields(index, 0);
+    select.fields = params.fields.unwrap_or_else(|| ctx.readable_fields(index));
     select.filter = Filter::eq(key, id);
     match ctx.run(&Operation::One { select }).await? {
         Some(row) => Ok(json_response(actix_web::http::StatusCode::OK, row.json)),
@@ -170,7 +170,7 @@ pub async fn get(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply
 pub async fn create(
     req: HttpRequest,
     payload: Payload,
-    ctx: Data<ApiContext>,
+    ctx: ApiContext,
     index: usize,
 ) -> Reply {
     let entity = entity(&ctx, index);
@@ -202,7 +202,7 @@ pub async fn create(
     let operation = Operation::Insert {
         entity: index,
         rows,
-        returning: all_fields(entity),
+        returning: ctx.readable_fields(index),
     };
     let json = ctx.rows(&operation).await?;
     let created = actix_web::http::StatusCode::CREATED;
@@ -260,7 +260,7 @@ fn key_in_body_matches(
 pub async fn upsert(
     req: HttpRequest,
     payload: Payload,
-    ctx: Data<ApiContext>,
+    ctx: ApiContext,
     index: usize,
 ) -> Reply {
     let entity = entity(&ctx, index);
@@ -276,7 +276,8 @@ pub async fn upsert(
         entity: index,
         key_field: key,
         values,
-        returning: all_fields(entity),
+        filter: Filter::all(),
+        returning: ctx.readable_fields(index),
     };
     let json = ctx.rows(&operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
@@ -287,7 +288,7 @@ pub async fn upsert(
 pub async fn patch(
     req: HttpRequest,
     payload: Payload,
-    ctx: Data<ApiContext>,
+    ctx: ApiContext,
     index: usize,
 ) -> Reply {
     let entity = entity(&ctx, index);
@@ -300,7 +301,7 @@ pub async fn patch(
         entity: index,
         filter: Filter::eq(key, id),
         values,
-        returning: all_fields(entity),
+        returning: ctx.readable_fields(index),
     };
     let json = ctx.rows(&operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
@@ -308,14 +309,14 @@ pub async fn patch(
 }
 
 /// `DELETE /<plural>/{id}`: answers the deleted row.
-pub async fn delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn delete(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
     let operation = Operation::Delete {
         entity: index,
         filter: Filter::eq(key, id),
-        returning: all_fields(entity),
+        returning: ctx.readable_fields(index),
     };
     let json = ctx.rows(&operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
@@ -345,7 +346,7 @@ fn required_filter(
 pub async fn bulk_update(
     req: HttpRequest,
     payload: Payload,
-    ctx: Data<ApiContext>,
+    ctx: ApiContext,
     index: usize,
 ) -> Reply {
     let entity = entity(&ctx, index);
@@ -356,20 +357,20 @@ pub async fn bulk_update(
         entity: index,
         filter,
         values,
-        returning: all_fields(entity),
+        returning: ctx.readable_fields(index),
     };
     let json = ctx.rows(&operation).await?;
     Ok(json_response(actix_web::http::StatusCode::OK, json))
 }
 
 /// `DELETE /<plural>?where...`: deletes every matching row and answers them.
-pub async fn bulk_delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) -> Reply {
+pub async fn bulk_delete(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     let filter = required_filter(&req, &ctx, entity, "a bulk delete")?;
     let operation = Operation::Delete {
         entity: index,
         filter,
-        returning: all_fields(entity),
+        returning: ctx.readable_fields(index),
     };
     let json = ctx.rows(&operation).await?;
     Ok(json_response(actix_web::http::StatusCode::OK, json))
@@ -379,7 +380,7 @@ pub async fn bulk_delete(req: HttpRequest, ctx: Data<ApiContext>, index: usize) 
 /// rows (one-to-many, with the list parameters).
 pub async fn related(
     req: HttpRequest,
-    ctx: Data<ApiContext>,
+    ctx: ApiContext,
     index: usize,
     relation: usize,
 ) -> Reply {
@@ -394,6 +395,7 @@ pub async fn related(
                 entity: index,
                 key_field: key,
                 key: id.clone(),
+                filter: Filter::all(),
             };
             let by_parent = Filter::eq(link.target_field, id);
             respond_list(
@@ -408,8 +410,10 @@ pub async fn related(
         }
         RelationKind::ManyToOne => {
             let params = params::parse(req.query_string(), target, Accepts::One, ctx.limits())?;
-            let mut nested = Select::all_fields(link.target, target.fields.len());
-            nested.fields = params.fields.unwrap_or(nested.fields);
+            let mut nested = Select::all_fields(link.target, 0);
+            nested.fields = params
+                .fields
+                .unwrap_or_else(|| ctx.readable_fields(link.target));
             let mut select = Select::all_fields(index, 0);
             select.filter = Filter::eq(key, id);
             select.relations = vec![RelationSelect {

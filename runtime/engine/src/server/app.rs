@@ -9,13 +9,15 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{middleware, web};
 
 use super::deadline::deadline;
+use crate::auth::authenticate;
 use super::{ServedApi, routes};
 use crate::error::{ApiError, ErrorCode, no_route};
 use crate::rest;
 
 /// The actix application of one listener: its API's context as app data; path, query and JSON
 /// extractors whose failures answer in the product's error format (JSON bodies limited to
-/// `server.max_body_bytes`); the request deadline; every route; and a 404 for any other path.
+/// `server.max_body_bytes`); the request deadline; the caller of each request (while auth is
+/// on); every route; and a 404 for any other path.
 pub fn application(
     served: &ServedApi,
 ) -> actix_web::App<
@@ -27,11 +29,15 @@ pub fn application(
         InitError = (),
     > + use<>,
 > {
-    actix_web::App::new()
-        .app_data(web::PathConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
+    let mut app = actix_web::App::new();
+    if let Some(authenticator) = &served.authenticator {
+        app = app.app_data(authenticator.clone());
+    }
+    app.app_data(web::PathConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
         .app_data(web::QueryConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
         .app_data(rest::json_config(served.context.max_body()))
         .app_data(served.context.clone())
+        .wrap(middleware::from_fn(authenticate))
         .wrap(middleware::from_fn(deadline))
         .configure(|cfg| routes::configure(cfg, served))
         .default_service(web::to(no_route))

@@ -17,6 +17,7 @@ use std::time::Duration;
 use actix_http::HttpService;
 use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, map_config};
 use actix_web::dev::{AppConfig, ServerHandle};
+use actix_web::web;
 use anyhow::Context as _;
 
 pub use app::application;
@@ -26,6 +27,7 @@ pub use served::ServedApi;
 
 use crate::api::StatementCounter;
 use crate::app::App;
+use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
 use crate::db::Database;
 use crate::model::AppModel;
@@ -77,9 +79,13 @@ impl Runtime {
             apis,
             statements,
         } = prepare(config, apps, &serve).await?;
+        let authenticator = Authenticator::new(config.auth())
+            .await?
+            .map(web::Data::new);
+        warn_if_open(config, &apis, authenticator.is_some());
         let mut units = Vec::new();
         for api in apis {
-            let served = ServedApi::new(&api, config)?;
+            let served = ServedApi::new(&api, config, authenticator.clone())?;
             units.push((api.name, api.port, served, tables(api.context.model())));
         }
 
@@ -140,6 +146,21 @@ impl Runtime {
         signals.abort();
         self.db.close().await;
         Ok(result?)
+    }
+}
+
+/// Says at start what a runtime without auth serves to whom, and which rules wait for auth.
+fn warn_if_open(config: &CheckedConfig, apis: &[PreparedApi], secured: bool) {
+    if secured {
+        return;
+    }
+    tracing::warn!(
+        host = %config.server().host,
+        "auth is off: every port answers anyone with full access to its tables (set \
+         auth.jwt_secret, auth.jwks_file or auth.jwks_url to apply the apps' role rules)"
+    );
+    if apis.iter().any(|api| !api.context.model().policy.is_empty()) {
+        tracing::info!("the apps' role rules apply once auth is on");
     }
 }
 

@@ -13,6 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::{CheckedConfig, LimitsConfig};
 use crate::db::Database;
 use crate::model::AppModel;
+use crate::model::rules::{self, Rules};
 use crate::{migrate, openapi};
 
 /// The name the composed API goes by.
@@ -43,8 +44,9 @@ impl PreparedApi {
     pub fn document(
         &self,
         limits: &LimitsConfig,
+        secured: bool,
     ) -> Result<utoipa::openapi::OpenApi, openapi::DocumentError> {
-        openapi::document(self.context.model(), &self.apps(), limits)
+        openapi::document(self.context.model(), &self.apps(), limits, secured)
     }
 
     /// The apps whose own routes this listener serves.
@@ -112,9 +114,15 @@ pub async fn prepare(
             statements.clone(),
         )
     };
+    let rules = chosen
+        .iter()
+        .map(|app| app_rules(app))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut apis = Vec::new();
-    for app in &chosen {
-        let context = context(AppModel::build(app.name, &app.tables, &catalog)?);
+    for (app, rules) in chosen.iter().zip(&rules) {
+        let mut model = AppModel::build(app.name, &app.tables, &catalog)?;
+        apply_rules(&mut model, app.name, rules)?;
+        let context = context(model);
         apis.push(PreparedApi {
             name: app.name.to_string(),
             port: config.app(app.name).map_or(app.default_port, |s| s.port),
@@ -124,7 +132,10 @@ pub async fn prepare(
     }
     if *serve == Serve::All {
         compose::check_routes(&chosen)?;
-        let model = AppModel::build(COMPOSED, &compose::union_grants(&chosen), &catalog)?;
+        let mut model = AppModel::build(COMPOSED, &compose::union_grants(&chosen), &catalog)?;
+        for (app, rules) in chosen.iter().zip(&rules) {
+            apply_rules(&mut model, app.name, rules)?;
+        }
         apis.push(PreparedApi {
             name: COMPOSED.to_string(),
             port: config.server().port,
@@ -137,4 +148,22 @@ pub async fn prepare(
         apis,
         statements,
     })
+}
+
+/// An app's declared rules; malformed TOML is an error naming the app.
+fn app_rules(app: &App) -> anyhow::Result<Rules> {
+    match app.rules {
+        Some(text) => rules::parse(text)
+            .map_err(|e| anyhow::anyhow!("app `{}`: its rules do not read: {e}", app.name)),
+        None => Ok(Rules::new()),
+    }
+}
+
+/// Compiles an app's rules into a model's policy; a rule naming what the model lacks is an
+/// error naming the app.
+fn apply_rules(model: &mut AppModel, app: &str, rules: &Rules) -> anyhow::Result<()> {
+    let mut policy = std::mem::take(&mut model.policy);
+    let result = policy.add(model, rules);
+    model.policy = policy;
+    result.map_err(|e| anyhow::anyhow!("app `{app}`: {e}"))
 }

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, web};
 use super::{ServedApi, start_page};
 use crate::api::ApiContext;
 use crate::app::App;
+use crate::auth::Caller;
 use crate::error::method_not_allowed;
 use crate::model::AppModel;
 use crate::{graphql, openapi, rest};
@@ -76,7 +77,14 @@ fn custom_resource(
     let mut resource = web::resource(pattern).app_data(context.clone());
     let mut allowed: Vec<String> = Vec::new();
     for route in app.routes.iter().filter(|r| r.path == path) {
-        resource = resource.route(route.route());
+        let mut mounted = route.route();
+        if let Some(roles) = &route.roles {
+            let roles = std::sync::Arc::new(roles.clone());
+            mounted = mounted.wrap(actix_web::middleware::from_fn(move |req, next| {
+                require_roles(roles.clone(), req, next)
+            }));
+        }
+        resource = resource.route(mounted);
         allowed.push(route.method.to_string());
     }
     let allowed = allowed.join(", ");
@@ -84,4 +92,22 @@ fn custom_resource(
         let allowed = allowed.clone();
         async move { method_not_allowed(&req, &allowed) }
     }))
+}
+
+/// Refuses a caller without one of a route's roles, before its handler runs.
+async fn require_roles(
+    roles: std::sync::Arc<Vec<String>>,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage as _;
+    let refusal = req
+        .extensions()
+        .get::<Caller>()
+        .filter(|caller| !caller.has_any_role(&roles))
+        .map(|caller| caller.refusal(&format!("call {} {}", req.method(), req.path())));
+    match refusal {
+        Some(refusal) => Err(refusal.into()),
+        None => next.call(req).await,
+    }
 }

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use super::{PreparedApi, start_page};
 use crate::api::ApiContext;
 use crate::app::App;
+use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
 use crate::graphql;
 use crate::openapi::Documentation;
@@ -24,16 +25,22 @@ pub struct ServedApi {
     pub(super) documents: graphql::DocumentCache,
     pub(super) start_page: Arc<str>,
     pub(super) documentation: Arc<Documentation>,
+    /// Resolves each request's caller; `None` while auth is off.
+    pub(super) authenticator: Option<web::Data<Authenticator>>,
 }
 
 impl ServedApi {
     /// Builds the GraphQL schema, the start page and the API document of a prepared API; an
     /// app's route that its document cannot describe is an error.
-    pub fn new(api: &PreparedApi, config: &CheckedConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        api: &PreparedApi,
+        config: &CheckedConfig,
+        authenticator: Option<web::Data<Authenticator>>,
+    ) -> anyhow::Result<Self> {
         let model = api.context.model();
         let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
-        let document = api.document(config.limits())?;
+        let document = api.document(config.limits(), authenticator.is_some())?;
         Ok(Self {
             graphql,
             documents: graphql::DocumentCache::new(&config.raw.graphql),
@@ -45,6 +52,7 @@ impl ServedApi {
                 .map(|(context, app)| (web::Data::new(context.clone()), app.clone()))
                 .collect(),
             context: web::Data::new(api.context.clone()),
+            authenticator,
         })
     }
 }

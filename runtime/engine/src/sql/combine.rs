@@ -316,6 +316,7 @@ mod tests {
                 entity: 0,
                 key_field: 0,
                 key: Value::Int(1),
+                filter: Filter::all(),
             }),
         });
         let member = |rows: usize, key: usize| {

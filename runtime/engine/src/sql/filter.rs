@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 use super::{Alias, Builder, Column, ident};
 use crate::db::Dialect;
 use crate::model::Entity;
-use crate::query::{Condition, Filter, Keyset, Op, Operand, Order, Value};
+use crate::query::{Condition, Filter, Keyset, Op, Operand, Order, RelatedFilter, Value};
 
 /// Whether a filter filters nothing and so writes no condition: an `and` of nothing (or of
 /// such `and`s). An `or` always writes one (`1 = 0` when empty).
 pub(super) fn writes_nothing(filter: &Filter) -> bool {
     match filter {
         Filter::And(parts) => parts.iter().all(writes_nothing),
-        Filter::Or(_) | Filter::Condition(_) => false,
+        Filter::Or(_) | Filter::Condition(_) | Filter::Related(_) => false,
     }
 }
 
@@ -22,6 +22,7 @@ impl Builder<'_> {
     pub(super) fn filter(&mut self, entity: &Entity, alias: Alias, filter: &Filter) {
         match filter {
             Filter::Condition(condition) => self.condition(entity, alias, condition),
+            Filter::Related(related) => self.related(entity, alias, related),
             Filter::And(parts) => {
                 let written = || parts.iter().filter(|p| !writes_nothing(p));
                 // One condition stands alone; more are parenthesised.
@@ -55,6 +56,31 @@ impl Builder<'_> {
                 self.text.push_str(")");
             }
         }
+    }
+
+    /// `EXISTS (SELECT 1 FROM <target> tN WHERE tN.<key> = <alias>.<fk> AND <filter>)`.
+    fn related(&mut self, entity: &Entity, alias: Alias, related: &RelatedFilter) {
+        let model = self.model;
+        let relation = &entity.relations[related.relation];
+        let target = &model.entities[relation.target];
+        let inner = self.next_alias();
+        // A bare column inside the sub-select would name the target's column of that name.
+        let alias = match alias {
+            Alias::Bare => Alias::Named(&entity.table),
+            alias => alias,
+        };
+        let _ = write!(
+            self.text,
+            "EXISTS (SELECT 1 FROM {} {inner} WHERE {} = {}",
+            ident(&target.table),
+            Column(inner, &target.fields[relation.target_field].column),
+            Column(alias, &entity.fields[relation.local_field].column),
+        );
+        if !writes_nothing(&related.filter) {
+            self.text.push_str(" AND ");
+            self.filter(target, inner, &related.filter);
+        }
+        self.text.push_str(")");
     }
 
     fn condition(&mut self, entity: &Entity, alias: Alias, condition: &Condition) {

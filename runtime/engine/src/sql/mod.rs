@@ -63,8 +63,9 @@ pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> State
             entity,
             key_field,
             values,
+            filter,
             returning,
-        } => builder.upsert(*entity, *key_field, values, returning),
+        } => builder.upsert(*entity, *key_field, values, filter, returning),
         Operation::Update {
             entity,
             filter,
@@ -113,20 +114,24 @@ pub(crate) struct Builder<'m> {
 
 /// A table alias in a statement.
 #[derive(Clone, Copy)]
-enum Alias {
+enum Alias<'t> {
     /// `t1`, `t2`, ...: a table or sub-select of a read.
     Table(usize),
     /// `w`: the rows a PostgreSQL write returns.
     Written,
+    /// The written table by its own name, where a bare column could be ambiguous (inside a
+    /// sub-select of a write's condition, an upsert's conflict condition).
+    Named(&'t str),
     /// None: columns unqualified.
     Bare,
 }
 
-impl fmt::Display for Alias {
+impl fmt::Display for Alias<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Table(n) => write!(f, "t{n}"),
             Self::Written => f.write_str("w"),
+            Self::Named(table) => write!(f, "{}", ident(table)),
             Self::Bare => Ok(()),
         }
     }
@@ -134,7 +139,7 @@ impl fmt::Display for Alias {
 
 /// A column, qualified by its table alias unless that is [`Alias::Bare`].
 #[derive(Clone, Copy)]
-struct Column<'a>(Alias, &'a str);
+struct Column<'a>(Alias<'a>, &'a str);
 
 impl fmt::Display for Column<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,7 +151,7 @@ impl fmt::Display for Column<'_> {
 }
 
 impl<'m> Builder<'m> {
-    fn next_alias(&mut self) -> Alias {
+    fn next_alias(&mut self) -> Alias<'static> {
         self.aliases += 1;
         Alias::Table(self.aliases)
     }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::filter::writes_nothing;
-use super::{Builder, Column, ident};
+use super::{Alias, Builder, Column, ident};
 use crate::db::Dialect;
 use crate::model::{Entity, Field};
 use crate::query::{Filter, ParentGuard, Select};
@@ -40,6 +40,11 @@ impl Builder<'_> {
             // The key is bound after the rows' parameters, though written before them.
             let tail = self.text.cut(at);
             self.bind(guard.key.clone(), Some(key));
+            if !writes_nothing(&guard.filter) {
+                let parent_entity = &model.entities[guard.entity];
+                self.text.push_str(" AND ");
+                self.filter(parent_entity, Alias::Bare, &guard.filter);
+            }
             self.text.rejoin(tail);
         }
         if count {

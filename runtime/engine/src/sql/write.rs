@@ -107,6 +107,7 @@ impl Builder<'_> {
         entity: usize,
         key: usize,
         values: &[(usize, Value)],
+        filter: &Filter,
         returning: &[usize],
     ) {
         let model = self.model;
@@ -134,6 +135,11 @@ impl Builder<'_> {
             let separator = if n > 0 { ", " } else { "" };
             let column = ident(&entity.fields[*i].column);
             let _ = write!(self.text, "{separator}{column} = excluded.{column}");
+        }
+        // Only an existing row the filter admits is updated; otherwise nothing is written.
+        if !writes_nothing(filter) {
+            self.text.push_str(" WHERE ");
+            self.filter(entity, Alias::Named(&entity.table), filter);
         }
         self.finish_write(write, entity, returning);
     }
