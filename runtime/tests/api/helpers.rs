@@ -192,6 +192,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub addresses: HashMap<String, SocketAddr>,
     pub client: reqwest::Client,
+    /// `auth.admin_secret`, sent by every request but [`TestApp::request_as`]'s.
+    admin: Option<String>,
     handle: RuntimeHandle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -214,6 +216,11 @@ impl TestApp {
         let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
         let mut config = test_config(&db.url, &apps);
         configure(&mut config);
+        let admin = config
+            .auth
+            .admin_secret
+            .as_ref()
+            .map(|s| s.expose().to_string());
         let config = config.check(&linked).expect("valid config");
         let runtime = Runtime::build(&config, &apps, Serve::All)
             .await
@@ -229,6 +236,7 @@ impl TestApp {
             db,
             addresses,
             client: reqwest::Client::new(),
+            admin,
             handle,
             task,
         }
@@ -263,6 +271,28 @@ impl TestApp {
         body: Option<&Value>,
     ) -> Reply {
         let mut request = self.client.request(method, self.url(app, path));
+        if let Some(admin) = &self.admin {
+            request = request.header("x-admin-secret", admin);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        reply(request.send().await.expect("request")).await
+    }
+
+    /// A request with a bearer token, or with no credentials at all.
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        app: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(app, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

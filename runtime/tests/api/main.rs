@@ -4,6 +4,7 @@ mod helpers;
 mod seed;
 
 mod allowlist;
+mod auth;
 mod cli;
 mod composed;
 mod concurrent_reads;
@@ -24,4 +25,5 @@ mod rest_crud;
 mod rest_query;
 mod sqlite_storage;
 mod startup;
+mod tenancy;
 mod wide_tables;

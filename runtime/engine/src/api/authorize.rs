@@ -74,6 +74,20 @@ pub(super) fn readable_fields(model: &AppModel, caller: &Caller, entity: usize) 
     }
 }
 
+/// The fields the caller's insert rule sets itself, which its input may leave out.
+pub(super) fn preset_fields(model: &AppModel, caller: &Caller, entity: usize) -> Vec<usize> {
+    if caller.is_unrestricted() {
+        return Vec::new();
+    }
+    let rules = Rules { model, caller };
+    rules
+        .grants(entity)
+        .as_deref()
+        .and_then(|g| g.insert.as_ref())
+        .map(|insert| insert.set.iter().map(|(field, _)| *field).collect())
+        .unwrap_or_default()
+}
+
 struct Rules<'a> {
     model: &'a AppModel,
     caller: &'a Caller,
@@ -181,6 +195,7 @@ impl Rules<'_> {
             }
             Operation::Upsert {
                 entity,
+                key_field,
                 values,
                 filter,
                 ..
@@ -195,7 +210,10 @@ impl Rules<'_> {
                     .and_then(|g| g.update.as_ref())
                     .ok_or_else(|| self.refuse("update", entity))?;
                 self.written_fields(entity, values, &insert.fields)?;
-                self.written_fields(entity, values, &update.fields)?;
+                // The key names the row; an update never changes it.
+                let key = *key_field;
+                let updated: Vec<_> = values.iter().filter(|(f, _)| *f != key).cloned().collect();
+                self.written_fields(entity, &updated, &update.fields)?;
                 self.preset(entity, values, &insert.set)?;
                 self.preset(entity, values, &update.set)?;
                 let rule = self.bind(&update.filter, entity);

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 pub use table_query::TableQuery;
 
-use self::authorize::{Authorized, authorize, readable_fields};
+use self::authorize::{Authorized, authorize, preset_fields, readable_fields};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::db::{Database, DbError, JsonRow, Statement, Transaction};
@@ -97,6 +97,11 @@ impl ApiContext {
     /// The fields of an entity the caller may read, in the model's order.
     pub fn readable_fields(&self, entity: usize) -> Vec<usize> {
         readable_fields(self.model(), &self.caller, entity)
+    }
+
+    /// The fields the caller's insert rule presets on an entity: an input may leave them out.
+    pub fn preset_fields(&self, entity: usize) -> Vec<usize> {
+        preset_fields(self.model(), &self.caller, entity)
     }
 
     /// The largest request body the app accepts, in bytes.

@@ -79,16 +79,18 @@ async fn save(
     let entity = &api.model().entities[index];
     let arguments = arguments(&ctx)?;
     let row = args::row(entity, required(&arguments, "input")?)?;
+    let preset = api.preset_fields(index);
+    let insert = RowUse::Insert { preset: &preset };
     let key = entity
         .primary_key
         .filter(|&k| row.contains_key(&entity.fields[k].name));
     let operation = match key {
         None => Operation::Insert {
             entity: index,
-            rows: vec![row_values(entity, &row, RowUse::Insert)?],
+            rows: vec![row_values(entity, &row, insert)?],
             returning: api.readable_fields(index),
         },
-        Some(key) => match row_values(entity, &row, RowUse::Insert) {
+        Some(key) => match row_values(entity, &row, insert) {
             Ok(values) => Operation::Upsert {
                 entity: index,
                 key_field: key,
@@ -132,12 +134,13 @@ async fn insert(
     if inputs.is_empty() {
         return Ok(Some(serde_json::json!([])));
     }
+    let preset = api.preset_fields(index);
     let rows = inputs
         .iter()
         .enumerate()
         .map(|(i, input)| {
             args::row(entity, input)
-                .and_then(|row| row_values(entity, &row, RowUse::Insert))
+                .and_then(|row| row_values(entity, &row, RowUse::Insert { preset: &preset }))
                 .map_err(|e| ApiError::new(e.code, format!("inputs[{i}]: {}", e.message)))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -88,7 +88,9 @@ fn object(model: &AppModel, entity: &Entity) -> Object {
         let target = &model.entities[relation.target];
         object = object.field(match relation.kind {
             RelationKind::ManyToOne => {
-                let nullable = entity.fields[relation.local_field].nullable;
+                // Role rules can hide the related row from a caller.
+                let nullable =
+                    entity.fields[relation.local_field].nullable || !model.policy.is_empty();
                 let ty = if nullable {
                     TypeRef::named(&target.type_name)
                 } else {

@@ -9,9 +9,9 @@ use crate::model::Entity;
 
 /// How a row body is used, which decides what it must contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowUse {
-    /// Every required field must be present.
-    Insert,
+pub enum RowUse<'p> {
+    /// Every required field must be present, but those the caller's rule presets.
+    Insert { preset: &'p [usize] },
     /// Any subset of fields; at least one.
     Update,
 }
@@ -20,7 +20,7 @@ pub enum RowUse {
 pub fn row_values(
     entity: &Entity,
     row: &Map<String, Json>,
-    usage: RowUse,
+    usage: RowUse<'_>,
 ) -> Result<Vec<(usize, Value)>, ApiError> {
     let mut values: Vec<(usize, Value)> = Vec::with_capacity(row.len());
     for (key, json) in row {
@@ -62,12 +62,16 @@ pub fn row_values(
         values.push((index, coerce_json(field, json)?));
     }
     match usage {
-        RowUse::Insert => {
+        RowUse::Insert { preset } => {
             let missing: Vec<&str> = entity
                 .fields
                 .iter()
                 .enumerate()
-                .filter(|(i, f)| f.required_on_insert() && !values.iter().any(|(v, _)| v == i))
+                .filter(|(i, f)| {
+                    f.required_on_insert()
+                        && !preset.contains(i)
+                        && !values.iter().any(|(v, _)| v == i)
+                })
                 .map(|(_, f)| f.name.as_str())
                 .collect();
             if !missing.is_empty() {

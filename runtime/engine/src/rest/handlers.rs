@@ -176,6 +176,8 @@ pub async fn create(
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let json = body::read_json(&req, payload, &ctx).await?;
+    let preset = ctx.preset_fields(index);
+    let insert = RowUse::Insert { preset: &preset };
     let (rows, many) = match &json {
         Json::Array(items) if items.is_empty() => {
             return Err(ApiError::new(
@@ -189,13 +191,13 @@ pub async fn create(
                 .enumerate()
                 .map(|(i, item)| {
                     let object = body::object(item).map_err(|e| at_row(e, i))?;
-                    row_values(entity, object, RowUse::Insert).map_err(|e| at_row(e, i))
+                    row_values(entity, object, insert).map_err(|e| at_row(e, i))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (rows, true)
         }
         other => (
-            vec![row_values(entity, body::object(other)?, RowUse::Insert)?],
+            vec![row_values(entity, body::object(other)?, insert)?],
             false,
         ),
     };
@@ -267,7 +269,12 @@ pub async fn upsert(
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
     let json = body::read_json(&req, payload, &ctx).await?;
-    let mut values = row_values(entity, body::object(&json)?, RowUse::Insert)?;
+    let preset = ctx.preset_fields(index);
+    let mut values = row_values(
+        entity,
+        body::object(&json)?,
+        RowUse::Insert { preset: &preset },
+    )?;
     key_in_body_matches(entity, &values, key, &id)?;
     if !values.iter().any(|(i, _)| *i == key) {
         values.insert(0, (key, id));

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::filter::writes_nothing;
 use super::quote::literal;
 use super::{Alias, Builder, Column, ident};
 use crate::catalog::ColumnKind;
@@ -92,10 +93,16 @@ impl Builder<'_> {
                 );
                 let _ = write!(
                     self.text,
-                    " FROM {} {alias} WHERE {alias}.{} = {outer})",
+                    " FROM {} {alias} WHERE {alias}.{} = {outer}",
                     ident(&target.table),
                     ident(&join_field.column)
                 );
+                // The caller's rule on the related table.
+                if !writes_nothing(&nested.select.filter) {
+                    self.text.push_str(" AND ");
+                    self.filter(target, alias, &nested.select.filter);
+                }
+                self.text.push_str(")");
             }
             RelationKind::OneToMany => {
                 self.text.push_str("(");
