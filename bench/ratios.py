@@ -20,6 +20,9 @@ MUST = {
     "graphql": (("x", 4), ("x", 4)),
     "insert": (("x", 3), ("x", 3)),
 }
+# The authenticated scenarios (bench/auth.sh): at least this share of the open req/s.
+AUTH_SCENARIOS = ["get-by-id", "graphql"]
+AUTH_SHARE = 0.85
 # p99 at most this share of Platformatic's, in every scenario.
 P99_SHARE = 1 / 3
 # The runtime's own limits: start-up to the first answer, and peak RSS.
@@ -99,6 +102,20 @@ def main():
             p99 = p99_verdict(ours, peer)
             errors = ours["errors"] if ours else "-"
             print(f"| {db} | {s} | {fmt(ours)} | {fmt(peer)} | {fmt(pgb) if label == 'pg' else '-'} | {ratio} | {met} | {p99} | {errors} |")
+    auth_rows = []
+    for db, label in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+        for s in AUTH_SCENARIOS:
+            secured = med.get((f"runtime-{label}-auth", s))
+            open_ = med.get((f"runtime-{label}", s))
+            if secured is None or open_ is None:
+                continue
+            share = secured["rps"] / open_["rps"]
+            met = "met" if share >= AUTH_SHARE else f"missed (needs {AUTH_SHARE:.0%})"
+            auth_rows.append(f"| {db} | {s} | {secured['rps']:,.0f} | {open_['rps']:,.0f} | {share:.0%} | {met} | {secured['p99']:.2f} | {secured['errors']} |")
+    if auth_rows:
+        print("\n| database | scenario (customer token) | auth req/s | open req/s | share | must | p99 ms | errors |")
+        print("|---|---|---:|---:|---:|---|---:|---:|")
+        print("\n".join(auth_rows))
     server = defaultdict(list)
     for r in rows(os.path.join(d, "server.tsv")):
         server[r["label"]].append(r)

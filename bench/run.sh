@@ -5,7 +5,9 @@
 #
 #   bench/run.sh                 (env: REPS [3], TARGETS, SCALE, and ../shared/bench/run.sh's
 #                                 knobs: DURATION [10s], CONNS [32], WARMUP [3s], ...)
-# TARGETS default: "runtime-sqlite platformatic-sqlite runtime-pg platformatic-pg pgbench".
+# TARGETS default: "runtime-sqlite runtime-sqlite-auth platformatic-sqlite runtime-pg
+# runtime-pg-auth platformatic-pg pgbench"; the -auth targets run bench/auth.sh (get-by-id and
+# GraphQL with a customer's token, auth on).
 # Needs ../shared/bench/setup.sh once (wrk, Platformatic). Results: bench/results/<timestamp>/
 # (runs.tsv, server.tsv, summary.md, ratios.md). Server, database and load generator share the
 # machine, so only ratios from one run are comparable.
@@ -14,7 +16,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 SHARED="$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)"
 REPS="${REPS:-3}"
-TARGETS="${TARGETS:-runtime-sqlite platformatic-sqlite runtime-pg platformatic-pg pgbench}"
+TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-auth platformatic-sqlite runtime-pg runtime-pg-auth platformatic-pg pgbench}"
 export OUTDIR="${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
 BASE=http://127.0.0.1:3042
 # Ids (and insert foreign keys) are drawn from the whole seeded range: 10,000 customers per unit
@@ -68,6 +70,8 @@ for rep in $(seq 1 "$REPS"); do
     case "$target" in
       runtime-sqlite) runtime sqlite ;;
       runtime-pg) runtime pg ;;
+      runtime-sqlite-auth) REP=$rep "$HERE/auth.sh" sqlite ;;
+      runtime-pg-auth) REP=$rep "$HERE/auth.sh" pg ;;
       platformatic-sqlite) REP=$rep SERVER_CWD="$PLT/sqlite" "$SHARED/bench-server.sh" platformatic-sqlite sqlite "$BASE" -- \
                              "${SERVE[@]}" env PATH="$N22:$PATH" "$PLT/node_modules/.bin/wattpm" start ;;
       platformatic-pg) REP=$rep SERVER_CWD="$PLT/postgres" "$SHARED/bench-server.sh" platformatic-pg pg "$BASE" -- \

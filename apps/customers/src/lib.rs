@@ -62,10 +62,7 @@ fn contact_schema() -> RefOr<Schema> {
         .into()
 }
 
-async fn contact_card(
-    ctx: ApiContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn contact_card(ctx: ApiContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let card: Option<serde_json::Value> = ctx
         .table("customers")?

@@ -16,10 +16,7 @@ struct Invoice {
     status: String,
 }
 
-pub async fn finalize(
-    ctx: ApiContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn finalize(ctx: ApiContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let mut tx = ctx.begin().await?;
     let totals: Vec<InvoiceTotal> = ctx

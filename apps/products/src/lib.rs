@@ -71,10 +71,7 @@ struct LowStock {
     below: Option<u32>,
 }
 
-async fn low_stock(
-    ctx: ApiContext,
-    query: web::Query<LowStock>,
-) -> Result<HttpResponse, ApiError> {
+async fn low_stock(ctx: ApiContext, query: web::Query<LowStock>) -> Result<HttpResponse, ApiError> {
     let below = query.below.unwrap_or(10);
     let products: Vec<serde_json::Value> = ctx
         .table("products")?

@@ -245,8 +245,8 @@ both!(a_customer_sees_only_its_own_rows_on_every_route, config: secured, |app| {
 
 both!(staff_may_do_everything_the_apps_grant, config: secured, |app| {
     app.seed().await;
-    let staff = staff();
-    let staff = Some(staff.as_str());
+    let token = staff();
+    let staff = Some(token.as_str());
     assert_eq!(ids(&get(app, staff, "runtime", "/customers").await), [1, 2, 3]);
     let created = app
         .request_as(staff, Method::POST, "invoices", "/invoices", Some(&json!({"customerId": 2, "number": "INV-9"})))
@@ -265,7 +265,7 @@ both!(staff_may_do_everything_the_apps_grant, config: secured, |app| {
         .request_as(staff, Method::DELETE, "invoices", &format!("/invoices/{id}"), None)
         .await;
     assert_eq!(deleted.body["id"], id);
-    let answer = graphql(app, &staff.unwrap().to_string(), "runtime", "{ invoices { id customer { name } } }").await;
+    let answer = graphql(app, &token, "runtime", "{ invoices { id customer { name } } }").await;
     assert_eq!(answer["data"]["invoices"].as_array().unwrap().len(), 3, "{answer}");
     // Read-only tables stay read-only whatever the role.
     let reply = app

@@ -58,9 +58,16 @@ fn member(tenant: i64) -> String {
     token(json!({"role": "member", "tenant_id": tenant}))
 }
 
-async fn call(app: &TestApp, who: &str, method: Method, path: &str, body: Value) -> crate::helpers::Reply {
+async fn call(
+    app: &TestApp,
+    who: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> crate::helpers::Reply {
     let body = (!body.is_null()).then_some(body);
-    app.request_as(Some(who), method, "tenants", path, body.as_ref()).await
+    app.request_as(Some(who), method, "tenants", path, body.as_ref())
+        .await
 }
 
 /// Every note as the admin sees it: (id, tenant, body, priority).
@@ -87,40 +94,84 @@ async fn tenants_are_isolated(db: TestDb) {
     let (a, b) = (member(1), member(2));
     for (tenant, name) in [(1, "A"), (2, "B")] {
         let reply = app
-            .post("tenants", "/projects", json!({"tenantId": tenant, "name": name}))
+            .post(
+                "tenants",
+                "/projects",
+                json!({"tenantId": tenant, "name": name}),
+            )
             .await;
         assert_eq!(reply.status.as_u16(), 201, "{:?}", reply.body);
     }
     // The tenant comes from the token, never from the input.
-    let a1 = call(&app, &a, Method::POST, "/notes", json!({"projectId": 1, "body": "a1"})).await;
+    let a1 = call(
+        &app,
+        &a,
+        Method::POST,
+        "/notes",
+        json!({"projectId": 1, "body": "a1"}),
+    )
+    .await;
     assert_eq!(a1.status.as_u16(), 201, "{:?}", a1.body);
     assert_eq!(a1.body["tenantId"], 1);
     assert!(a1.body.get("secret").is_none(), "{:?}", a1.body);
-    let b1 = call(&app, &b, Method::POST, "/notes", json!({"projectId": 2, "body": "b1"})).await;
+    let b1 = call(
+        &app,
+        &b,
+        Method::POST,
+        "/notes",
+        json!({"projectId": 2, "body": "b1"}),
+    )
+    .await;
     assert_eq!(b1.body["tenantId"], 2);
     let b1 = b1.body["id"].as_i64().unwrap();
-    call(&app, &a, Method::POST, "/notes", json!({"projectId": 1, "body": "x", "tenantId": 2}))
-        .await
-        .assert_error(403, "FIELD_FORBIDDEN", &["tenantId"]);
+    call(
+        &app,
+        &a,
+        Method::POST,
+        "/notes",
+        json!({"projectId": 1, "body": "x", "tenantId": 2}),
+    )
+    .await
+    .assert_error(403, "FIELD_FORBIDDEN", &["tenantId"]);
     // Checks: a row in another tenant's project, or too high a priority, writes nothing, even
     // beside a good row in one bulk insert.
-    call(&app, &a, Method::POST, "/notes", json!({"projectId": 2, "body": "x"}))
-        .await
-        .assert_error(403, "FORBIDDEN", &["check"]);
-    call(&app, &a, Method::POST, "/notes", json!([{"projectId": 1, "body": "ok"}, {"projectId": 1, "body": "x", "priority": 9}]))
-        .await
-        .assert_error(403, "FORBIDDEN", &["1 of 2"]);
+    call(
+        &app,
+        &a,
+        Method::POST,
+        "/notes",
+        json!({"projectId": 2, "body": "x"}),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN", &["check"]);
+    call(
+        &app,
+        &a,
+        Method::POST,
+        "/notes",
+        json!([{"projectId": 1, "body": "ok"}, {"projectId": 1, "body": "x", "priority": 9}]),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN", &["1 of 2"]);
     let graphql = json!({"query": "mutation { insertNotes(inputs: [{projectId: 1, body: \"g\", priority: 7}]) { id } }"});
     let reply = call(&app, &a, Method::POST, "/graphql", graphql).await;
-    assert_eq!(reply.body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{:?}", reply.body);
+    assert_eq!(
+        reply.body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{:?}",
+        reply.body
+    );
     assert_eq!(all_notes(&app).await.len(), 2);
 
     // Reads: own rows only, on every route.
     let mine = get(&app, Some(&a), "tenants", "/notes?totalCount=true").await;
     assert_eq!(mine.body.as_array().unwrap().len(), 1);
     assert_eq!(mine.header("x-total-count"), Some("1"));
-    get(&app, Some(&a), "tenants", &format!("/notes/{b1}")).await.assert_error(404, "NOT_FOUND", &[]);
-    get(&app, Some(&a), "tenants", "/projects/2/notes").await.assert_error(404, "NOT_FOUND", &[]);
+    get(&app, Some(&a), "tenants", &format!("/notes/{b1}"))
+        .await
+        .assert_error(404, "NOT_FOUND", &[]);
+    get(&app, Some(&a), "tenants", "/projects/2/notes")
+        .await
+        .assert_error(404, "NOT_FOUND", &[]);
     get(&app, Some(&a), "tenants", "/notes?fields=id,secret")
         .await
         .assert_error(403, "FIELD_FORBIDDEN", &["secret"]);
@@ -129,17 +180,40 @@ async fn tenants_are_isolated(db: TestDb) {
         .assert_error(403, "FIELD_FORBIDDEN", &["secret"]);
 
     // Writes to the other tenant's rows find nothing, and change nothing.
-    call(&app, &a, Method::PATCH, &format!("/notes/{b1}"), json!({"body": "hijacked"}))
-        .await
-        .assert_error(404, "NOT_FOUND", &[]);
-    call(&app, &a, Method::PUT, &format!("/notes/{b1}"), json!({"projectId": 1, "body": "hijacked"}))
-        .await
-        .assert_error(404, "NOT_FOUND", &[]);
-    call(&app, &a, Method::DELETE, &format!("/notes/{b1}"), Value::Null)
-        .await
-        .assert_error(404, "NOT_FOUND", &[]);
+    call(
+        &app,
+        &a,
+        Method::PATCH,
+        &format!("/notes/{b1}"),
+        json!({"body": "hijacked"}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND", &[]);
+    call(
+        &app,
+        &a,
+        Method::PUT,
+        &format!("/notes/{b1}"),
+        json!({"projectId": 1, "body": "hijacked"}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND", &[]);
+    call(
+        &app,
+        &a,
+        Method::DELETE,
+        &format!("/notes/{b1}"),
+        Value::Null,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND", &[]);
     let saved = call(&app, &a, Method::POST, "/graphql", json!({"query": format!("mutation {{ saveNote(input: {{id: {b1}, projectId: 1, body: \"hijacked\"}}) {{ id }} }}")})).await;
-    assert_eq!(saved.body["data"]["saveNote"], Value::Null, "{:?}", saved.body);
+    assert_eq!(
+        saved.body["data"]["saveNote"],
+        Value::Null,
+        "{:?}",
+        saved.body
+    );
     // The update check: too high a priority is refused and the row keeps its value.
     call(&app, &a, Method::PATCH, "/notes/1", json!({"priority": 9}))
         .await
@@ -151,7 +225,14 @@ async fn tenants_are_isolated(db: TestDb) {
         .await
         .assert_error(403, "FORBIDDEN", &["check"]);
     // Bulk writes touch exactly the permitted rows and answer them.
-    let bulk = call(&app, &a, Method::PUT, "/notes?where.id.gt=0", json!({"body": "bulk"})).await;
+    let bulk = call(
+        &app,
+        &a,
+        Method::PUT,
+        "/notes?where.id.gt=0",
+        json!({"body": "bulk"}),
+    )
+    .await;
     assert_eq!(bulk.body.as_array().unwrap().len(), 1, "{:?}", bulk.body);
     assert_eq!(bulk.body[0]["tenantId"], 1);
     let notes = all_notes(&app).await;
@@ -164,10 +245,23 @@ async fn tenants_are_isolated(db: TestDb) {
     assert_eq!(
         answer.body["data"],
         json!({"projects": [{"id": "2", "notes": [{"id": b1.to_string(), "body": "b1"}]}], "notes": [{"id": b1.to_string(), "project": {"name": "B"}}], "countNotes": {"total": 1}}),
-        "{:?}", answer.body
+        "{:?}",
+        answer.body
     );
-    let deleted = call(&app, &a, Method::DELETE, "/notes?where.id.gt=0", Value::Null).await;
-    assert_eq!(deleted.body.as_array().unwrap().len(), 1, "{:?}", deleted.body);
+    let deleted = call(
+        &app,
+        &a,
+        Method::DELETE,
+        "/notes?where.id.gt=0",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        deleted.body.as_array().unwrap().len(),
+        1,
+        "{:?}",
+        deleted.body
+    );
     assert_eq!(all_notes(&app).await, [(b1, 2, "b1".to_string(), 1)]);
     app.finish().await;
 }

@@ -68,7 +68,11 @@ pub(super) fn readable_fields(model: &AppModel, caller: &Caller, entity: usize) 
         return (0..count).collect();
     }
     let rules = Rules { model, caller };
-    match rules.grants(entity).as_deref().and_then(|g| g.read.as_ref()) {
+    match rules
+        .grants(entity)
+        .as_deref()
+        .and_then(|g| g.read.as_ref())
+    {
         Some(read) => (0..count).filter(|&f| read.fields.contains(f)).collect(),
         None => Vec::new(),
     }
@@ -268,7 +272,11 @@ impl Rules<'_> {
         if let Some(&field) = select.fields.iter().find(|&&f| !grant.fields.contains(f)) {
             return Err(self.field_refused(entity, field, "read"));
         }
-        if let Some(order) = select.order.iter().find(|o| !grant.fields.contains(o.field)) {
+        if let Some(order) = select
+            .order
+            .iter()
+            .find(|o| !grant.fields.contains(o.field))
+        {
             return Err(self.field_refused(entity, order.field, "order by"));
         }
         self.filter_fields(entity, &select.filter, &grant.fields)?;

@@ -387,9 +387,9 @@ impl FromRequest for ApiContext {
 }
 
 fn from_request(req: &HttpRequest) -> Result<ApiContext, ApiError> {
-    let base = req.app_data::<web::Data<ApiContext>>().ok_or_else(|| {
-        ApiError::new(ErrorCode::Internal, "no API is registered for this route")
-    })?;
+    let base = req
+        .app_data::<web::Data<ApiContext>>()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no API is registered for this route"))?;
     Ok(match req.extensions().get::<Caller>() {
         Some(caller) => base.with_caller(caller.clone()),
         None => base.get_ref().clone(),

@@ -54,10 +54,9 @@ impl Authenticator {
     /// The caller of a request's headers.
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         if let Some(given) = headers.get(ADMIN_SECRET_HEADER) {
-            let matches = self
-                .admin_secret
-                .as_ref()
-                .is_some_and(|secret| constant_time_eq(given.as_bytes(), secret.expose().as_bytes()));
+            let matches = self.admin_secret.as_ref().is_some_and(|secret| {
+                constant_time_eq(given.as_bytes(), secret.expose().as_bytes())
+            });
             if !matches {
                 return Err(ApiError::new(
                     ErrorCode::InvalidToken,

@@ -224,7 +224,10 @@ impl Grants {
     }
 }
 
-fn widen_write(a: &Option<WriteGrant>, b: &Option<WriteGrant>) -> Result<Option<WriteGrant>, String> {
+fn widen_write(
+    a: &Option<WriteGrant>,
+    b: &Option<WriteGrant>,
+) -> Result<Option<WriteGrant>, String> {
     let (Some(a), Some(b)) = (a, b) else {
         return Ok(a.clone().or_else(|| b.clone()));
     };
@@ -288,7 +291,8 @@ impl Policy {
 fn compile(model: &AppModel, entity: usize, declared: &RoleRules) -> Result<Grants, String> {
     let definition = &model.entities[entity];
     let writable = definition.is_writable();
-    let writing = declared.insert.is_some() || declared.update.is_some() || declared.delete.is_some();
+    let writing =
+        declared.insert.is_some() || declared.update.is_some() || declared.delete.is_some();
     if writing && !writable {
         return Err(format!(
             "`{}` is read-only in this app: only a read rule applies",

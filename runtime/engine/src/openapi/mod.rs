@@ -9,10 +9,10 @@
 
 mod params;
 mod responses;
-mod security;
 mod route_doc;
 mod routes;
 mod schema;
+mod security;
 pub mod serve;
 
 use actix_web::http::Method;

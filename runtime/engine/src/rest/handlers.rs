@@ -167,12 +167,7 @@ pub async fn get(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
 }
 
 /// `POST /<plural>`: one object, or an array inserted in one statement.
-pub async fn create(
-    req: HttpRequest,
-    payload: Payload,
-    ctx: ApiContext,
-    index: usize,
-) -> Reply {
+pub async fn create(req: HttpRequest, payload: Payload, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let json = body::read_json(&req, payload, &ctx).await?;
@@ -259,12 +254,7 @@ fn key_in_body_matches(
 }
 
 /// `PUT /<plural>/{id}`: inserts the row, or updates the fields the body names.
-pub async fn upsert(
-    req: HttpRequest,
-    payload: Payload,
-    ctx: ApiContext,
-    index: usize,
-) -> Reply {
+pub async fn upsert(req: HttpRequest, payload: Payload, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
@@ -292,12 +282,7 @@ pub async fn upsert(
 }
 
 /// `PATCH /<plural>/{id}`: updates the fields the body names.
-pub async fn patch(
-    req: HttpRequest,
-    payload: Payload,
-    ctx: ApiContext,
-    index: usize,
-) -> Reply {
+pub async fn patch(req: HttpRequest, payload: Payload, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
@@ -385,12 +370,7 @@ pub async fn bulk_delete(req: HttpRequest, ctx: ApiContext, index: usize) -> Rep
 
 /// `GET /<plural>/{id}/<relation>`: the related object (many-to-one) or a list of the related
 /// rows (one-to-many, with the list parameters).
-pub async fn related(
-    req: HttpRequest,
-    ctx: ApiContext,
-    index: usize,
-    relation: usize,
-) -> Reply {
+pub async fn related(req: HttpRequest, ctx: ApiContext, index: usize, relation: usize) -> Reply {
     let source = entity(&ctx, index);
     let (key, id) = path_key(&req, source)?;
     let link = &source.relations[relation];

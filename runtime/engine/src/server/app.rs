@@ -9,8 +9,8 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{middleware, web};
 
 use super::deadline::deadline;
-use crate::auth::authenticate;
 use super::{ServedApi, routes};
+use crate::auth::authenticate;
 use crate::error::{ApiError, ErrorCode, no_route};
 use crate::rest;
 

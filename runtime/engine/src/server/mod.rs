@@ -79,9 +79,7 @@ impl Runtime {
             apis,
             statements,
         } = prepare(config, apps, &serve).await?;
-        let authenticator = Authenticator::new(config.auth())
-            .await?
-            .map(web::Data::new);
+        let authenticator = Authenticator::new(config.auth()).await?.map(web::Data::new);
         warn_if_open(config, &apis, authenticator.is_some());
         let mut units = Vec::new();
         for api in apis {
@@ -159,7 +157,10 @@ fn warn_if_open(config: &CheckedConfig, apis: &[PreparedApi], secured: bool) {
         "auth is off: every port answers anyone with full access to its tables (set \
          auth.jwt_secret, auth.jwks_file or auth.jwks_url to apply the apps' role rules)"
     );
-    if apis.iter().any(|api| !api.context.model().policy.is_empty()) {
+    if apis
+        .iter()
+        .any(|api| !api.context.model().policy.is_empty())
+    {
         tracing::info!("the apps' role rules apply once auth is on");
     }
 }
