@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, Responder, web};
 
+use crate::model::rules::{self, Rules};
 use crate::model::{Access, TableGrant};
 use crate::openapi::RouteDoc;
 
@@ -60,6 +61,15 @@ impl App {
     pub fn rules(mut self, toml: &'static str) -> Self {
         self.rules = Some(toml);
         self
+    }
+
+    /// The app's declared rules; TOML that does not read is an error naming the app.
+    pub fn parsed_rules(&self) -> anyhow::Result<Rules> {
+        match self.rules {
+            Some(text) => rules::parse(text)
+                .map_err(|e| anyhow::anyhow!("app `{}`: its rules do not read: {e}", self.name)),
+            None => Ok(Rules::new()),
+        }
     }
 
     /// Lets only callers with one of these roles call the route added last (while auth is on;

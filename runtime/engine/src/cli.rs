@@ -67,6 +67,12 @@ enum Command {
               value_parser = clap::value_parser!(u64).range(1..))]
         ttl: u64,
     },
+    /// Prints the role rules of every app (or of `--app NAME`) as JSON, as the runtime reads
+    /// them; a rule file that does not read is an error naming the app.
+    Rules {
+        #[arg(long)]
+        app: Option<String>,
+    },
     /// Manages the one migration set.
     Migrate {
         #[command(subcommand)]
@@ -121,12 +127,14 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
         Command::Migrate { .. }
         | Command::GraphqlSchema { .. }
         | Command::Openapi { .. }
-        | Command::Token { .. } => None,
+        | Command::Token { .. }
+        | Command::Rules { .. } => None,
     };
     let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
     let config = Config::load(&file, &CliOverrides::new(cli.database_url, port))?.check(&linked)?;
     match cli.command {
+        Command::Rules { app } => print_rules(&apps, app.as_deref()),
         Command::Start { app, .. } => {
             let serve = app.map_or(Serve::All, Serve::App);
             Runtime::build(&config, &apps, serve).await?.run().await
@@ -155,6 +163,26 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
 
 /// Prints what `render` makes of the API `start` would serve on the port of `app` (on the
 /// composed port, over every enabled app, when `app` is `None`), without binding any port.
+fn print_rules(apps: &[App], only: Option<&str>) -> anyhow::Result<()> {
+    if let Some(name) = only
+        && !apps.iter().any(|a| a.name == name)
+    {
+        anyhow::bail!("--app {name}: no such app");
+    }
+    let mut all = serde_json::Map::new();
+    for app in apps
+        .iter()
+        .filter(|a| only.is_none_or(|name| a.name == name))
+    {
+        all.insert(
+            app.name.to_string(),
+            serde_json::to_value(app.parsed_rules()?)?,
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(())
+}
+
 async fn print_api(
     config: &CheckedConfig,
     apps: &[App],

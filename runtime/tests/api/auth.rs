@@ -67,6 +67,10 @@ both!(bad_credentials_are_401_never_anonymous, config: secured, |app| {
     app.seed().await;
     // No token: the anonymous role reads the catalogue and nothing else.
     assert_eq!(ids(&get(app, None, "products", "/products").await), [1, 2, 3]);
+    let reply = app
+        .request_as(None, Method::POST, "products", "/products", Some(&json!({"sku": "Z", "name": "Z", "priceCents": 1, "stock": 1})))
+        .await;
+    reply.assert_error(401, "AUTH_REQUIRED", &["anonymous", "insert into `products`"]);
     let refused = get(app, None, "customers", "/customers").await;
     refused.assert_error(401, "AUTH_REQUIRED", &["anonymous", "customers"]);
     assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
@@ -341,4 +345,37 @@ fn rs256(kid: &str, pem: &[u8], claims: &Value) -> String {
     header.kid = Some(kid.into());
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap();
     jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// Start-up with these rules for a products app; the error when it refuses to start.
+async fn start_up_error(rules: &'static str) -> String {
+    let db = crate::helpers::TestDb::sqlite();
+    let app = engine::App::new("products", 0)
+        .table("products", engine::model::Access::ReadWrite)
+        .rules(rules);
+    let mut config = crate::helpers::test_config(&db.url, std::slice::from_ref(&app));
+    secured(&mut config);
+    let config = config.check(&[("products", 0)]).unwrap();
+    let built = engine::server::Runtime::build(&config, &[app], engine::server::Serve::All).await;
+    format!("{:#}", built.err().expect("start-up refuses the rules"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_naming_what_the_app_lacks_stop_start_up() {
+    let error = start_up_error("[products.clerk.read]\nfilter = { colour = { eq = 1 } }\n").await;
+    for needle in ["products", "clerk", "colour"] {
+        assert!(error.contains(needle), "{error}");
+    }
+    let error = start_up_error("[products.clerk.read]\nfilter = { stock = { near = 1 } }\n").await;
+    assert!(error.contains("near"), "{error}");
+    let error = start_up_error("[products.clerk.reed]\n").await;
+    assert!(
+        error.contains("reed") && error.contains("products"),
+        "{error}"
+    );
+    let error = start_up_error("[customers.clerk]\nread = {}\n").await;
+    assert!(error.contains("customers"), "{error}");
+    let error =
+        start_up_error("[products.clerk.read]\nfilter = { stock = { eq = \"many\" } }\n").await;
+    assert!(error.contains("stock"), "{error}");
 }

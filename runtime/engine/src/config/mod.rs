@@ -575,4 +575,39 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn auth_is_checked_and_an_open_runtime_stays_on_loopback() {
+        Jail::expect_with(|jail| {
+            for (file, key) in [
+                ("[auth]\njwt_secret = \"short\"\n", "auth.jwt_secret"),
+                (
+                    "[auth]\njwks_file = \"a.json\"\njwks_url = \"https://x/jwks\"\n",
+                    "auth.jwks_url",
+                ),
+                ("[server]\nhost = \"0.0.0.0\"\n", "server.host"),
+            ] {
+                jail.create_file("runtime.toml", file)?;
+                let err = load(None).expect("loads").check(LINKED).expect_err(file);
+                assert!(err.to_string().contains(key), "{file}: {err}");
+            }
+            jail.create_file(
+                "runtime.toml",
+                "[server]\nhost = \"0.0.0.0\"\n[auth]\nallow_open = true\n",
+            )?;
+            load(None)
+                .expect("loads")
+                .check(LINKED)
+                .expect("open on purpose");
+            jail.set_env(
+                "RUNTIME_AUTH__JWT_SECRET",
+                "a-secret-of-at-least-thirty-two-bytes",
+            );
+            jail.create_file("runtime.toml", "[server]\nhost = \"0.0.0.0\"\n")?;
+            let config = load(None).expect("loads").check(LINKED).expect("secured");
+            assert!(config.auth().enabled());
+            assert!(!format!("{:?}", config.auth()).contains("thirty-two"));
+            Ok(())
+        });
+    }
 }

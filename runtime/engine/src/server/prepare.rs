@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::{CheckedConfig, LimitsConfig};
 use crate::db::Database;
 use crate::model::AppModel;
-use crate::model::rules::{self, Rules};
+use crate::model::rules::Rules;
 use crate::{migrate, openapi};
 
 /// The name the composed API goes by.
@@ -116,7 +116,7 @@ pub async fn prepare(
     };
     let rules = chosen
         .iter()
-        .map(|app| app_rules(app))
+        .map(|app| app.parsed_rules())
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut apis = Vec::new();
     for (app, rules) in chosen.iter().zip(&rules) {
@@ -148,15 +148,6 @@ pub async fn prepare(
         apis,
         statements,
     })
-}
-
-/// An app's declared rules; malformed TOML is an error naming the app.
-fn app_rules(app: &App) -> anyhow::Result<Rules> {
-    match app.rules {
-        Some(text) => rules::parse(text)
-            .map_err(|e| anyhow::anyhow!("app `{}`: its rules do not read: {e}", app.name)),
-        None => Ok(Rules::new()),
-    }
 }
 
 /// Compiles an app's rules into a model's policy; a rule naming what the model lacks is an

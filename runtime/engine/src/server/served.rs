@@ -44,7 +44,7 @@ impl ServedApi {
         Ok(Self {
             graphql,
             documents: graphql::DocumentCache::new(&config.raw.graphql),
-            start_page: start_page::render(model, &api.apps()).into(),
+            start_page: start_page::render(model, &api.apps(), authenticator.is_some()).into(),
             documentation: Arc::new(Documentation::new(document)),
             custom: api
                 .custom

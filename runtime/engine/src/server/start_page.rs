@@ -8,8 +8,9 @@ use actix_web::http::header;
 use crate::app::App;
 use crate::model::{AppModel, RelationKind};
 
-/// Renders the page once at start; it never changes while the process runs.
-pub fn render(model: &AppModel, apps: &[&App]) -> String {
+/// Renders the page once at start; it never changes while the process runs. A `secured` API
+/// (auth on) says how to call it with a token.
+pub fn render(model: &AppModel, apps: &[&App], secured: bool) -> String {
     let mut html = String::new();
     let title = escape(&model.name);
     let _ = write!(
@@ -25,6 +26,15 @@ pub fn render(model: &AppModel, apps: &[&App]) -> String {
          <a href=\"/documentation/json\">OpenAPI JSON</a> · \
          <a href=\"/documentation/yaml\">OpenAPI YAML</a></p>",
     );
+    if secured {
+        html.push_str(
+            "<p>Auth is on: send <code>Authorization: Bearer &lt;token&gt;</code>. For local use, \
+             <code>runtime token --role staff</code> (or <code>--role customer --claim \
+             customer_id=1</code>) prints a token signed with <code>auth.jwt_secret</code>; \
+             Swagger UI takes it under <em>Authorize</em>, GraphiQL under <em>Headers</em> as \
+             <code>{\"Authorization\": \"Bearer &lt;token&gt;\"}</code>.</p>",
+        );
+    }
     html.push_str("<h2>Tables</h2><table><tr><th>path</th><th>table</th><th>access</th><th>relations</th></tr>");
     for entity in &model.entities {
         let relations: Vec<String> = entity
