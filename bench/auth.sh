@@ -34,8 +34,10 @@ for customer in range(1, n + 1):
     print(signing + "." + b64(hmac.new(secret, signing.encode(), hashlib.sha256).digest()))
 PY
 
-(cd "$ROOT" && RUNTIME_AUTH__JWT_SECRET="$SECRET" setsid "$RUNTIME" \
-   --database-url "$("$HERE/seed.sh" url "$BACKEND")" start >"$OUTDIR/$LABEL.log" 2>&1) &
+# A session of its own, as bench/run.sh starts servers (setsid execs in place: $! is the server).
+cd "$ROOT"
+RUNTIME_AUTH__JWT_SECRET="$SECRET" setsid "$RUNTIME" \
+  --database-url "$("$HERE/seed.sh" url "$BACKEND")" start >"$OUTDIR/$LABEL.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 200); do

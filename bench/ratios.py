@@ -23,6 +23,9 @@ MUST = {
 # The authenticated scenarios (bench/auth.sh): at least this share of the open req/s.
 AUTH_SCENARIOS = ["get-by-id", "graphql"]
 AUTH_SHARE = 0.85
+# Metrics and request ids on (the defaults) against both off (the -bare targets).
+BARE_SCENARIOS = ["get-by-id", "list"]
+BARE_SHARE = 0.95
 # p99 at most this share of Platformatic's, in every scenario.
 P99_SHARE = 1 / 3
 # The runtime's own limits: start-up to the first answer, and peak RSS.
@@ -116,6 +119,20 @@ def main():
         print("\n| database | scenario (customer token) | auth req/s | open req/s | share | must | p99 ms | errors |")
         print("|---|---|---:|---:|---:|---|---:|---:|")
         print("\n".join(auth_rows))
+    bare_rows = []
+    for db, label in (("SQLite", "sqlite"), ("PostgreSQL", "pg")):
+        for s in BARE_SCENARIOS:
+            on = med.get((f"runtime-{label}", s))
+            off = med.get((f"runtime-{label}-bare", s))
+            if on is None or off is None:
+                continue
+            share = on["rps"] / off["rps"]
+            met = "met" if share >= BARE_SHARE else f"missed (needs {BARE_SHARE:.0%})"
+            bare_rows.append(f"| {db} | {s} | {on['rps']:,.0f} | {off['rps']:,.0f} | {share:.0%} | {met} |")
+    if bare_rows:
+        print("\n| database | scenario | metrics + request ids req/s | both off req/s | share | must |")
+        print("|---|---|---:|---:|---:|---|")
+        print("\n".join(bare_rows))
     server = defaultdict(list)
     for r in rows(os.path.join(d, "server.tsv")):
         server[r["label"]].append(r)

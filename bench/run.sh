@@ -5,9 +5,10 @@
 #
 #   bench/run.sh                 (env: REPS [3], TARGETS, SCALE, and ../shared/bench/run.sh's
 #                                 knobs: DURATION [10s], CONNS [32], WARMUP [3s], ...)
-# TARGETS default: "runtime-sqlite runtime-sqlite-auth platformatic-sqlite runtime-pg
-# runtime-pg-auth platformatic-pg pgbench"; the -auth targets run bench/auth.sh (get-by-id and
-# GraphQL with a customer's token, auth on).
+# TARGETS default: "runtime-sqlite runtime-sqlite-auth runtime-sqlite-bare platformatic-sqlite
+# runtime-pg runtime-pg-auth runtime-pg-bare platformatic-pg pgbench"; the -auth targets run
+# bench/auth.sh (get-by-id and GraphQL with a customer's token, auth on), the -bare ones
+# get-by-id and list with metrics and request ids off.
 # Needs ../shared/bench/setup.sh once (wrk, Platformatic). Results: bench/results/<timestamp>/
 # (runs.tsv, server.tsv, summary.md, ratios.md). Server, database and load generator share the
 # machine, so only ratios from one run are comparable.
@@ -16,7 +17,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 SHARED="$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)"
 REPS="${REPS:-3}"
-TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-auth platformatic-sqlite runtime-pg runtime-pg-auth platformatic-pg pgbench}"
+TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-auth runtime-sqlite-bare platformatic-sqlite runtime-pg runtime-pg-auth runtime-pg-bare platformatic-pg pgbench}"
 export OUTDIR="${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
 BASE=http://127.0.0.1:3042
 # Ids (and insert foreign keys) are drawn from the whole seeded range: 10,000 customers per unit
@@ -59,11 +60,16 @@ trap '[ $started_pg = 1 ] && "$SHARED/db.sh" pg-stop' EXIT
 # (max 250-320 -> 9-11 ms). pgbench already runs apart from its server.
 SERVE=(setsid)
 
-runtime() {  # runtime BACKEND: serves the seeded database on the composed port 3042
-  "$HERE/seed.sh" "$1"
-  REP=$rep SERVER_CWD="$ROOT" "$SHARED/bench-server.sh" "runtime-$1" none "$BASE" -- \
-    "${SERVE[@]}" "$RUNTIME" --database-url "$("$HERE/seed.sh" url "$1")" start
+runtime() {  # runtime BACKEND [LABEL ENV...]: serves the seeded database on the composed port 3042
+  local backend=$1 label=${2:-runtime-$1}
+  shift $(( $# > 1 ? 2 : 1 ))
+  "$HERE/seed.sh" "$backend"
+  REP=$rep SERVER_CWD="$ROOT" "$SHARED/bench-server.sh" "$label" none "$BASE" -- \
+    "${SERVE[@]}" env "$@" "$RUNTIME" --database-url "$("$HERE/seed.sh" url "$backend")" start
 }
+
+# Metrics and request ids off (both on by default), for the cost of operations' instruments.
+BARE=(RUNTIME_ADMIN__ENABLED=false RUNTIME_LOG__REQUEST_IDS=false)
 
 for rep in $(seq 1 "$REPS"); do
   for target in $TARGETS; do
@@ -71,6 +77,8 @@ for rep in $(seq 1 "$REPS"); do
       runtime-sqlite) runtime sqlite ;;
       runtime-pg) runtime pg ;;
       runtime-sqlite-auth) REP=$rep "$HERE/auth.sh" sqlite ;;
+      runtime-sqlite-bare) SCENARIOS="get-by-id list" runtime sqlite runtime-sqlite-bare "${BARE[@]}" ;;
+      runtime-pg-bare) SCENARIOS="get-by-id list" runtime pg runtime-pg-bare "${BARE[@]}" ;;
       runtime-pg-auth) REP=$rep "$HERE/auth.sh" pg ;;
       platformatic-sqlite) REP=$rep SERVER_CWD="$PLT/sqlite" "$SHARED/bench-server.sh" platformatic-sqlite sqlite "$BASE" -- \
                              "${SERVE[@]}" env PATH="$N22:$PATH" "$PLT/node_modules/.bin/wattpm" start ;;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
-use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile};
+use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile, LogConfig, LogFormat};
 use crate::db::Database;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
 use crate::{auth, graphql, migrate};
@@ -97,14 +97,6 @@ enum MigrateAction {
 /// Parses the command line, runs the command, and reports the error chain on failure.
 pub fn main(apps: Vec<App>) -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -133,6 +125,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
     let config = Config::load(&file, &CliOverrides::new(cli.database_url, port))?.check(&linked)?;
+    init_logs(&config.raw.log);
     match cli.command {
         Command::Rules { app } => print_rules(&apps, app.as_deref()),
         Command::Start { app, .. } => {
@@ -163,6 +156,21 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
 
 /// Prints what `render` makes of the API `start` would serve on the port of `app` (on the
 /// composed port, over every enabled app, when `app` is `None`), without binding any port.
+/// Logs to stderr, as text or one JSON object a line (`log.format`); `RUST_LOG` sets the level
+/// (default `info`).
+fn init_logs(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+}
+
 fn print_rules(apps: &[App], only: Option<&str>) -> anyhow::Result<()> {
     if let Some(name) = only
         && !apps.iter().any(|a| a.name == name)

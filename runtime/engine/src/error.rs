@@ -42,6 +42,8 @@ pub enum ErrorCode {
     NotAcceptable,
     UnsupportedMediaType,
     PayloadTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
     UniqueViolation,
     Conflict,
     ForeignKeyViolation,
@@ -50,12 +52,13 @@ pub enum ErrorCode {
     ValueTooLarge,
     Unavailable,
     RequestTimeout,
+    StatementTimeout,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::UnknownField,
         Self::UnknownOperator,
         Self::UnknownParameter,
@@ -80,6 +83,8 @@ impl ErrorCode {
         Self::NotAcceptable,
         Self::UnsupportedMediaType,
         Self::PayloadTooLarge,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
         Self::UniqueViolation,
         Self::Conflict,
         Self::ForeignKeyViolation,
@@ -88,6 +93,7 @@ impl ErrorCode {
         Self::ValueTooLarge,
         Self::Unavailable,
         Self::RequestTimeout,
+        Self::StatementTimeout,
         Self::Internal,
     ];
 
@@ -118,6 +124,8 @@ impl ErrorCode {
             Self::NotAcceptable => "NOT_ACCEPTABLE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UriTooLong => "URI_TOO_LONG",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::UniqueViolation => "UNIQUE_VIOLATION",
             Self::Conflict => "CONFLICT",
             Self::ForeignKeyViolation => "FOREIGN_KEY_VIOLATION",
@@ -126,6 +134,7 @@ impl ErrorCode {
             Self::ValueTooLarge => "VALUE_TOO_LARGE",
             Self::Unavailable => "SERVICE_UNAVAILABLE",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::StatementTimeout => "STATEMENT_TIMEOUT",
             Self::Internal => "INTERNAL_ERROR",
         }
     }
@@ -155,12 +164,16 @@ impl ErrorCode {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UniqueViolation | Self::Conflict => StatusCode::CONFLICT,
             Self::ForeignKeyViolation
             | Self::NotNullViolation
             | Self::CheckViolation
             | Self::ValueTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::RequestTimeout | Self::StatementTimeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

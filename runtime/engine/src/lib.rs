@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod migrate;
 pub mod model;
 pub mod openapi;
+pub mod ops;
 pub mod query;
 pub mod rest;
 pub mod server;

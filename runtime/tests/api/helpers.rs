@@ -139,6 +139,7 @@ pub fn test_config(url: &str, apps: &[App]) -> Config {
     config.database.max_connections = 4;
     config.server.port = 0;
     config.server.workers = 1;
+    config.admin.port = 0;
     config.migrations.dir = migrations_dir();
     config.migrations.apply_on_start = true;
     for app in apps {

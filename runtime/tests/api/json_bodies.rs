@@ -99,7 +99,7 @@ async fn web_json_answers(db: TestDb) {
     let prepared = prepare(&config, &apps, &Serve::App("counter".into()))
         .await
         .unwrap();
-    let served = ServedApi::new(prepared.api("counter").unwrap(), &config, None).unwrap();
+    let served = ServedApi::new(prepared.api("counter").unwrap(), &config, None, None).unwrap();
     let service = test::init_service(application(&served)).await;
     let json = Some("application/json");
     let padded = format!(r#"{{"count": 1, "pad": "{}"}}"#, "x".repeat(64));

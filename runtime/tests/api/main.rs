@@ -20,6 +20,7 @@ mod hostile_input;
 mod json_bodies;
 mod migrations;
 mod openapi;
+mod operations;
 mod read_cache;
 mod rest_crud;
 mod rest_query;

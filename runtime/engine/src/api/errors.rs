@@ -27,6 +27,20 @@ pub fn explain(error: DbError, model: &AppModel, operation: Option<&Operation>) 
             ErrorCode::RequestTimeout,
             "the request took longer than limits.request_timeout_secs allows and was stopped; narrow it (a filter, a smaller limit) or retry later",
         ),
+        Failure::Unreachable => {
+            tracing::warn!(error = %error, "the database cannot be reached");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "the database cannot be reached; retry later",
+            )
+        }
+        Failure::CannotWrite => {
+            tracing::error!(error = %error, "the database cannot write");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "the database cannot write now (a full disk?); nothing was written, retry later",
+            )
+        }
         Failure::Violation(violation) => violation_error(&violation, model, operation),
         Failure::Fault => ApiError::internal(&error),
     }

@@ -9,6 +9,7 @@ mod table_query;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 pub use table_query::TableQuery;
@@ -16,9 +17,10 @@ pub use table_query::TableQuery;
 use self::authorize::{Authorized, authorize, preset_fields, readable_fields};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
-use crate::db::{Database, DbError, JsonRow, Statement, Transaction};
+use crate::db::{Database, DbError, Failure, JsonRow, Statement, Transaction};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
+use crate::ops::metrics::{KindLabel, StatementMetrics};
 use crate::query::{Condition, Filter, Op, Operand, Operation, Value, bounds, coerce_json};
 use crate::sql;
 
@@ -39,17 +41,46 @@ struct Shared {
     statements: StatementCounter,
 }
 
-/// Counts the statements the APIs run: the proof that one request is one statement.
+/// Counts the statements the APIs run (the proof that one request is one statement), by kind
+/// and with their durations for `/metrics`.
 #[derive(Debug, Clone, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct StatementCounter {
+    total: Arc<AtomicU64>,
+    metrics: StatementMetrics,
+}
 
 impl StatementCounter {
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.total.load(Ordering::Relaxed)
     }
 
-    fn add(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    /// The per-kind metric families, to register.
+    pub fn metrics(&self) -> &StatementMetrics {
+        &self.metrics
+    }
+
+    fn add(&self, kind: &'static str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.count.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    fn took(&self, kind: &'static str, started: Instant) {
+        self.metrics
+            .seconds
+            .get_or_create(&KindLabel { kind })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The metric label of what an operation does.
+fn kind(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::List { .. } | Operation::One { .. } => "read",
+        Operation::Count { .. } => "count",
+        Operation::Insert { .. } => "insert",
+        Operation::Upsert { .. } => "upsert",
+        Operation::Update { .. } => "update",
+        Operation::Delete { .. } => "delete",
     }
 }
 
@@ -134,11 +165,10 @@ impl ApiContext {
             return Ok(rows);
         }
         let statement = self.statement(&operation)?;
-        self.shared
-            .db
-            .fetch_json(&statement)
-            .await
-            .map_err(|e| self.explain(e, &operation))
+        let started = Instant::now();
+        let answer = self.shared.db.fetch_json(&statement).await;
+        self.shared.statements.took(kind(&operation), started);
+        answer.map_err(|e| self.explain(e, &operation))
     }
 
     /// Runs an authorized operation in a transaction, split when too large, and refuses it
@@ -153,9 +183,10 @@ impl ApiContext {
             Some(parts) => Some(self.run_parts(tx, &parts).await?),
             None => {
                 let statement = self.statement(operation)?;
-                tx.fetch_json(&statement)
-                    .await
-                    .map_err(|e| self.explain(e, operation))?
+                let started = Instant::now();
+                let answer = tx.fetch_json(&statement).await;
+                self.shared.statements.took(kind(operation), started);
+                answer.map_err(|e| self.explain(e, operation))?
             }
         };
         if let Some(check) = check {
@@ -229,7 +260,7 @@ impl ApiContext {
                 ),
             ));
         }
-        self.shared.statements.add();
+        self.shared.statements.add(kind(operation));
         Ok(statement)
     }
 
@@ -286,8 +317,25 @@ impl ApiContext {
         Ok(JsonRow { json, count: None })
     }
 
-    /// Maps a database error of an operation to the client error it stands for.
+    /// Maps a database error of an operation to the client error it stands for, counting
+    /// acquire timeouts and telling a statement timeout from the request deadline.
     fn explain(&self, error: DbError, operation: &Operation) -> ApiError {
+        let failure = error.failure();
+        if failure == Failure::Busy {
+            self.shared.db.metrics().timeouts.inc();
+        }
+        if failure == Failure::TimedOut
+            && let Some(limit) = self.shared.db.statement_timeout()
+        {
+            return ApiError::new(
+                ErrorCode::StatementTimeout,
+                format!(
+                    "a statement ran longer than database.statement_timeout_ms ({} ms) and was \
+                     stopped; narrow the request or retry later",
+                    limit.as_millis()
+                ),
+            );
+        }
         errors::explain(error, self.model(), Some(operation))
     }
 

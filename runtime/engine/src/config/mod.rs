@@ -5,6 +5,7 @@
 //! the raw layers into a [`CheckedConfig`] against the apps the binary links.
 
 mod auth;
+mod ops;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, Secret};
+pub use ops::{AdminConfig, CorsConfig, LogConfig, LogFormat};
 pub use secret::DatabaseUrl;
 
 /// The whole configuration as read from its layers.
@@ -27,6 +29,8 @@ pub struct Config {
     pub migrations: MigrationsConfig,
     pub graphql: GraphqlConfig,
     pub auth: AuthConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
     /// Per-app settings, keyed by app name; an app without an entry uses its manifest's defaults.
     pub apps: BTreeMap<String, AppConfig>,
 }
@@ -43,6 +47,10 @@ pub struct DatabaseConfig {
     pub acquire_timeout_secs: u64,
     /// Bytes of answers of expensive reads (scans) kept until the next commit; 0 = none.
     pub read_cache_bytes: usize,
+    /// Seconds `start` keeps retrying a database that does not answer, with backoff.
+    pub connect_timeout_secs: u64,
+    /// Milliseconds one statement may run (PostgreSQL); 0 = only the request deadline.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +64,13 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest accepted request target (path and query), in bytes: longer is a 414.
+    pub max_url_bytes: usize,
+    /// Largest accepted request headers, in bytes all together: more is a 431.
+    pub max_header_bytes: usize,
+    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+    pub cors: CorsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +155,8 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             acquire_timeout_secs: 5,
             read_cache_bytes: 4 * 1024 * 1024,
+            connect_timeout_secs: 30,
+            statement_timeout_ms: 0,
         }
     }
 }
@@ -161,6 +178,10 @@ impl Default for ServerConfig {
             port: 3042,
             workers: 0,
             max_body_bytes: 1024 * 1024,
+            max_url_bytes: 64 * 1024,
+            max_header_bytes: 32 * 1024,
+            shutdown_timeout_secs: 30,
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -284,6 +305,7 @@ impl Config {
         }
         check_request_limits(limits)?;
         check_auth(&self.auth, &self.server)?;
+        check_ops(&self)?;
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
@@ -320,6 +342,18 @@ impl Config {
                 ));
             }
             taken.push((app.port, format!("apps.{}.port", app.name)));
+        }
+        if let Some((_, owner)) = taken
+            .iter()
+            .find(|(port, _)| self.admin.enabled && *port != 0 && *port == self.admin.port)
+        {
+            return Err(key_error(
+                "admin.port",
+                &format!(
+                    "port {} is already used by `{owner}`; the admin listener needs its own",
+                    self.admin.port
+                ),
+            ));
         }
         Ok(CheckedConfig { raw: self, apps })
     }
@@ -369,6 +403,58 @@ fn check_request_limits(limits: &LimitsConfig) -> Result<(), ConfigError> {
         return Err(key_error(
             "limits.request_timeout_secs",
             "must be a number of seconds above 0 and at most 86400",
+        ));
+    }
+    Ok(())
+}
+
+/// The most a request's headers or target may be: actix refuses a request head past 128 KiB
+/// with an answer of its own, so the product's 431/414 must come first.
+pub const MAX_HEADER_CEILING: usize = 96 * 1024;
+
+fn check_ops(config: &Config) -> Result<(), ConfigError> {
+    let server = &config.server;
+    for (key, value) in [
+        ("server.max_url_bytes", server.max_url_bytes),
+        ("server.max_header_bytes", server.max_header_bytes),
+    ] {
+        if !(256..=MAX_HEADER_CEILING).contains(&value) {
+            return Err(key_error(
+                key,
+                &format!("must be between 256 and {MAX_HEADER_CEILING}"),
+            ));
+        }
+    }
+    let cors = &server.cors;
+    if cors.allow_credentials && cors.allowed_origins.iter().any(|o| o == "*") {
+        return Err(key_error(
+            "server.cors.allowed_origins",
+            "`*` cannot go with allow_credentials = true: name the origins",
+        ));
+    }
+    for origin in cors.allowed_origins.iter().filter(|o| *o != "*") {
+        let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.trim_end_matches('/').contains(['?', '#'])
+            && origin.matches('/').count() == 2;
+        if !valid {
+            return Err(key_error(
+                "server.cors.allowed_origins",
+                &format!("`{origin}` is not an origin: scheme://host[:port], no path"),
+            ));
+        }
+    }
+    for method in &cors.allowed_methods {
+        if actix_web::http::Method::from_bytes(method.as_bytes()).is_err() {
+            return Err(key_error(
+                "server.cors.allowed_methods",
+                &format!("`{method}` is not an HTTP method"),
+            ));
+        }
+    }
+    if config.database.connect_timeout_secs == 0 {
+        return Err(key_error(
+            "database.connect_timeout_secs",
+            "must be at least 1",
         ));
     }
     Ok(())

@@ -30,6 +30,10 @@ pub enum Failure {
     Locked,
     /// The statement ran past its time limit and was stopped.
     TimedOut,
+    /// The database cannot be reached: refused, dropped or shutting-down connections.
+    Unreachable,
+    /// The database cannot write: a full disk, an I/O error (SQLite).
+    CannotWrite,
     /// A constraint or value the client's data broke.
     Violation(Violation),
     /// Anything else: a fault of the server or the database.
@@ -67,15 +71,36 @@ const QUERY_CANCELED: &str = "57014";
 const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 
 impl DbError {
+    /// Whether a driver error says the database is not there: a refused, dropped or
+    /// shutting-down connection (SQLSTATE class 08, 57P01-57P03).
+    pub fn unreachable(error: &sqlx::Error) -> bool {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
+
     /// What the failure means.
     pub fn failure(&self) -> Failure {
         match self {
             DbError::Busy | DbError::Sqlx(sqlx::Error::PoolTimedOut) => Failure::Busy,
+            DbError::Sqlx(error) if DbError::unreachable(error) => Failure::Unreachable,
+            DbError::Combined(_) => Failure::Unreachable,
             DbError::Sqlx(sqlx::Error::Database(db)) => postgres_failure(db.as_ref()),
             DbError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) => {
                 match failure.code {
                     rusqlite::ErrorCode::DatabaseBusy => Failure::Locked,
                     rusqlite::ErrorCode::OperationInterrupted => Failure::TimedOut,
+                    rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen => Failure::CannotWrite,
                     _ => sqlite_violation(failure.extended_code, message.as_deref().unwrap_or(""))
                         .map_or(Failure::Fault, Failure::Violation),
                 }

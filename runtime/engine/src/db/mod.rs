@@ -7,6 +7,7 @@
 
 mod coalesce;
 mod errors;
+mod metrics;
 mod postgres;
 mod read_cache;
 mod sqlite;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, Postgres, SqliteConnection};
 
 pub use errors::{DbError, Failure, Violation, ViolationKind};
+pub use metrics::{DbMetrics, PoolState};
 pub use postgres::PgDb;
 use postgres::lane_sizes;
 pub use sqlite::{DATETIME_FUNCTION, OpenError, SqliteStore, SqliteTransaction};
@@ -58,6 +60,7 @@ pub enum Database {
 pub struct SqliteDb {
     options: Arc<SqliteConnectOptions>,
     store: Arc<SqliteStore>,
+    metrics: DbMetrics,
 }
 
 impl SqliteDb {
@@ -125,6 +128,7 @@ impl Database {
             source,
         };
         let acquire = Duration::from_secs(config.acquire_timeout_secs);
+        let metrics = DbMetrics::default();
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(connect_error)?
@@ -141,28 +145,38 @@ impl Database {
                     source,
                 })?;
             }
-            let store =
-                SqliteStore::open(path, acquire, config.read_cache_bytes, statement_timeout)
-                    .map_err(|source| ConnectError::Open {
-                        url: redacted.clone(),
-                        source,
-                    })?;
+            let store = SqliteStore::open(
+                path,
+                acquire,
+                config.read_cache_bytes,
+                statement_timeout,
+                &metrics,
+            )
+            .map_err(|source| ConnectError::Open {
+                url: redacted.clone(),
+                source,
+            })?;
             Ok(Self::Sqlite(SqliteDb {
                 options: Arc::new(options),
                 store: Arc::new(store),
+                metrics,
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
             // Start-up work (migrations, the catalog) needs one connection; requests get their
             // serving thread's lane.
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(acquire)
-                .connect_with(options.clone())
+            let pool = connect_retrying(&options, acquire, config, &redacted)
                 .await
                 .map_err(connect_error)?;
-            let timeout_ms = statement_timeout.as_millis().max(1);
+            // A statement stops at the request deadline, or sooner at its own limit.
+            let own_limit = Duration::from_millis(config.statement_timeout_ms);
+            let statement_limit = (config.statement_timeout_ms > 0
+                && own_limit < statement_timeout)
+                .then_some(own_limit);
+            let timeout_ms = statement_limit
+                .unwrap_or(statement_timeout)
+                .as_millis()
+                .max(1);
             let serving = options.options([("statement_timeout", format!("{timeout_ms}ms"))]);
             Ok(Self::Postgres(PgDb::new(
                 pool,
@@ -170,10 +184,50 @@ impl Database {
                 lane_sizes(config.max_connections, serving_threads),
                 acquire,
                 config.read_cache_bytes,
+                metrics,
+                statement_limit,
             )))
         } else {
             Err(ConnectError::UnknownScheme { url: redacted })
         }
+    }
+
+    /// `database.statement_timeout_ms` when it stops statements before the request deadline
+    /// does (PostgreSQL).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(pg) => pg.statement_timeout(),
+        }
+    }
+
+    /// The database layer's metric handles, for `/metrics`.
+    pub fn metrics(&self) -> &DbMetrics {
+        match self {
+            Self::Sqlite(lite) => &lite.metrics,
+            Self::Postgres(pg) => pg.metrics(),
+        }
+    }
+
+    /// The serving connections now (PostgreSQL); `None` on SQLite, which has no pool.
+    pub fn pool_state(&self) -> Option<PoolState> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(pg) => Some(pg.pool_state()),
+        }
+    }
+
+    /// Whether the database answers `SELECT 1` within `within`.
+    pub async fn ping(&self, within: Duration) -> bool {
+        let statement = {
+            let mut text = crate::sql::Text::new(self.dialect());
+            text.push_str("SELECT '1'");
+            text.into_read(Vec::new())
+        };
+        matches!(
+            tokio::time::timeout(within, self.fetch_json(&statement)).await,
+            Ok(Ok(_))
+        )
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -191,13 +245,19 @@ impl Database {
                 lite.store.write(statement).await?
             }
             Self::Sqlite(lite) => lite.store.read(statement)?,
-            Self::Postgres(pg) => match statement.plan.combining() {
-                Some(Combining::Reads) => pg.read(statement).await?,
-                Some(Combining::Inserts | Combining::Rows) | None => {
-                    let lane = pg.lane().await;
-                    lane.shared.fetch(&lane.pool, statement).await?.answer
-                }
-            },
+            Self::Postgres(pg) => {
+                let answer = match statement.plan.combining() {
+                    Some(Combining::Reads) => pg.read(statement).await,
+                    Some(Combining::Inserts | Combining::Rows) | None => {
+                        let lane = pg.lane().await;
+                        lane.shared
+                            .fetch(&lane.pool, statement)
+                            .await
+                            .map(|timed| timed.answer)
+                    }
+                };
+                answer.inspect_err(|error| pg.after(error))?
+            }
         })
     }
 
@@ -206,7 +266,15 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction, DbError> {
         Ok(match self {
             Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
-            Self::Postgres(pg) => Transaction::Postgres(pg.lane().await.pool.begin().await?),
+            Self::Postgres(pg) => Transaction::Postgres(
+                pg.lane()
+                    .await
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(DbError::from)
+                    .inspect_err(|error| pg.after(error))?,
+            ),
         })
     }
 
@@ -215,6 +283,43 @@ impl Database {
             Self::Sqlite(lite) => lite.store.close().await,
             Self::Postgres(pg) => pg.pool().close().await,
         }
+    }
+}
+
+/// The start-up connection to PostgreSQL: a server that does not answer yet is tried again,
+/// with backoff (0.5 s doubling to 5 s) and a log line per attempt, for
+/// `database.connect_timeout_secs`; then the last error stands.
+async fn connect_retrying(
+    options: &PgConnectOptions,
+    acquire: Duration,
+    config: &DatabaseConfig,
+    url: &str,
+) -> Result<sqlx::PgPool, sqlx::Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(config.connect_timeout_secs);
+    let mut backoff = Duration::from_millis(500);
+    let mut attempt = 1u32;
+    loop {
+        let connected = PgPoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .acquire_timeout(acquire)
+            .connect_with(options.clone())
+            .await;
+        let error = match connected {
+            Ok(pool) => return Ok(pool),
+            Err(error) => error,
+        };
+        let retry = matches!(error, sqlx::Error::PoolTimedOut) || DbError::unreachable(&error);
+        if !retry || std::time::Instant::now() + backoff > deadline {
+            return Err(error);
+        }
+        tracing::warn!(
+            %url, attempt, retry_in_ms = backoff.as_millis() as u64, error = %error,
+            "the database does not answer yet; retrying (database.connect_timeout_secs)"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+        attempt += 1;
     }
 }
 

@@ -24,8 +24,9 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::coalesce::{Coalescer, Timed};
+use super::metrics::{DbMetrics, PoolState};
 use super::read_cache::{Expensive, ReadCache};
-use super::{DbError, Dialect, JsonRow, Statement};
+use super::{DbError, Dialect, Failure, JsonRow, Statement};
 use crate::sql::Text;
 
 /// Reads whose statement took the database at least this long are worth keeping: a scan of
@@ -41,6 +42,8 @@ const SNAPSHOT: &str = "SELECT pg_current_snapshot()::text";
 
 #[derive(Debug, Clone)]
 pub struct PgDb {
+    /// `database.statement_timeout_ms`, when shorter than the request deadline.
+    statement_timeout: Option<Duration>,
     /// The one-connection pool opened at start, for migrations and the catalog; closed once a
     /// serving thread first asks for its lane.
     pool: PgPool,
@@ -58,6 +61,7 @@ struct Cache {
 #[derive(Debug)]
 struct Lanes {
     options: PgConnectOptions,
+    metrics: DbMetrics,
     /// The most connections each lane may hold, in the order the lanes are claimed.
     sizes: Vec<u32>,
     acquire_timeout: Duration,
@@ -101,17 +105,21 @@ impl PgDb {
         sizes: Vec<u32>,
         acquire_timeout: Duration,
         cache_bytes: usize,
+        metrics: DbMetrics,
+        statement_timeout: Option<Duration>,
     ) -> Self {
         Self {
+            statement_timeout,
             pool,
             lanes: Arc::new(Lanes {
                 options,
+                metrics: metrics.clone(),
                 sizes,
                 acquire_timeout,
                 claimed: Mutex::default(),
             }),
             cache: Arc::new(Cache {
-                answers: ReadCache::new(cache_bytes),
+                answers: ReadCache::new(cache_bytes, metrics.clone()),
                 expensive: Mutex::new(Expensive::new(EXPENSIVE_RUNS, micros(EXPENSIVE))),
                 snapshot: snapshot_read(),
             }),
@@ -147,6 +155,54 @@ impl PgDb {
             self.cache.expensive().note(statement, micros(cost));
         }
         Ok(answer)
+    }
+
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
+    }
+
+    pub fn metrics(&self) -> &DbMetrics {
+        &self.lanes.metrics
+    }
+
+    /// After a failed statement: when the database could not be reached, every idle connection
+    /// is closed, so that once it is back no request meets a connection the outage broke (they
+    /// are not pinged before use).
+    pub(super) fn after(&self, error: &DbError) {
+        if error.failure() != Failure::Unreachable {
+            return;
+        }
+        let claimed = self
+            .lanes
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for lane in &claimed.0 {
+            while let Some(mut connection) = lane.pool.try_acquire() {
+                connection.close_on_drop();
+            }
+        }
+    }
+
+    /// The serving connections now: open ones idle or busy, and the most there may be.
+    pub fn pool_state(&self) -> PoolState {
+        let claimed = self
+            .lanes
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut state = PoolState {
+            max: self.lanes.sizes.iter().map(|&s| u64::from(s)).sum(),
+            ..PoolState::default()
+        };
+        for lane in &claimed.0 {
+            let size = u64::from(lane.pool.size());
+            let idle = u64::try_from(lane.pool.num_idle()).unwrap_or(u64::MAX);
+            state.idle += idle;
+            state.busy += size.saturating_sub(idle);
+            state.waiting += u64::try_from(lane.shared.waiting()).unwrap_or(u64::MAX);
+        }
+        state
     }
 
     /// The pool opened at start, for migrations and the catalog; closed once serving begins.
@@ -197,7 +253,7 @@ impl Lanes {
                 .test_before_acquire(false)
                 .acquire_timeout(lanes.acquire_timeout)
                 .connect_lazy_with(lanes.options.clone()),
-            shared: Arc::default(),
+            shared: Arc::new(Coalescer::counting(lanes.metrics.batch_members.clone())),
         };
         open.push(lane.clone());
         lane
@@ -251,6 +307,7 @@ mod tests {
     async fn threads_beyond_the_lanes_share_them_in_turn() {
         let lanes = Arc::new(Lanes {
             options: PgConnectOptions::new(),
+            metrics: DbMetrics::default(),
             sizes: lane_sizes(2, 5),
             acquire_timeout: Duration::from_secs(1),
             claimed: Mutex::default(),
@@ -314,6 +371,8 @@ mod tests {
             lane_sizes(2, 1),
             Duration::from_secs(5),
             cache_bytes,
+            DbMetrics::default(),
+            None,
         );
         Some(Store {
             db,

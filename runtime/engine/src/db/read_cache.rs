@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{JsonRow, Statement};
+use super::{DbMetrics, JsonRow, Statement};
 use crate::query::Value;
 
 /// SQLite statements that took at least this many virtual-machine steps (a count of work done,
@@ -48,6 +48,7 @@ const EXPENSIVE_TEXTS: usize = 256;
 pub struct ReadCache {
     max_bytes: usize,
     state: Mutex<State>,
+    metrics: DbMetrics,
 }
 
 #[derive(Debug, Default)]
@@ -71,10 +72,11 @@ struct Cached {
 
 impl ReadCache {
     /// A cache holding at most `max_bytes` of answers and statement texts; 0 keeps nothing.
-    pub fn new(max_bytes: usize) -> Self {
+    pub fn new(max_bytes: usize, metrics: DbMetrics) -> Self {
         Self {
             max_bytes,
             state: Mutex::default(),
+            metrics,
         }
     }
 
@@ -91,6 +93,7 @@ impl ReadCache {
     /// A reader saw the database change: every answer kept so far may be stale.
     pub fn changed(&self) {
         Self::start_over(&mut self.state());
+        self.metrics.cache_bytes.set(0);
     }
 
     fn start_over(state: &mut State) {
@@ -107,6 +110,7 @@ impl ReadCache {
             state.version.clear();
             state.version.push_str(version);
             Self::start_over(&mut state);
+            self.metrics.cache_bytes.set(0);
         }
         state.epoch
     }
@@ -114,6 +118,15 @@ impl ReadCache {
     /// The answer kept for this statement under `epoch`, if any; `None` also for the first
     /// request that asks after [`REFRESH_AGE`], which is to compute and [`ReadCache::put`] it.
     pub fn get(&self, statement: &Statement, epoch: u64) -> Option<Option<JsonRow>> {
+        let found = self.lookup(statement, epoch);
+        match found {
+            Some(_) => self.metrics.cache_hits.inc(),
+            None => self.metrics.cache_misses.inc(),
+        };
+        found
+    }
+
+    fn lookup(&self, statement: &Statement, epoch: u64) -> Option<Option<JsonRow>> {
         let key = (statement.sql.clone(), params_key(&statement.params));
         let mut state = self.state();
         let cached = state.answers.get_mut(&key)?;
@@ -155,6 +168,9 @@ impl ReadCache {
             answer: answer.clone(),
         };
         state.answers.insert(key, cached);
+        self.metrics
+            .cache_bytes
+            .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -259,7 +275,7 @@ mod tests {
 
     #[test]
     fn an_answer_is_served_until_the_database_changes() {
-        let cache = ReadCache::new(1 << 20);
+        let cache = ReadCache::new(1 << 20, DbMetrics::default());
         let read = statement("SELECT 1", vec![Value::Int(7)]);
         let epoch = cache.epoch();
         cache.put(&read, epoch, &answer("[1]"));
@@ -299,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_new_version_starts_a_new_epoch() {
-        let cache = ReadCache::new(1 << 20);
+        let cache = ReadCache::new(1 << 20, DbMetrics::default());
         let read = statement("SELECT 1", vec![]);
         let first = cache.at_version("10:12:10,11");
         assert_eq!(cache.at_version("10:12:10,11"), first);
@@ -312,7 +328,7 @@ mod tests {
 
     #[test]
     fn an_answer_is_served_for_at_most_max_age() {
-        let cache = ReadCache::new(1 << 20);
+        let cache = ReadCache::new(1 << 20, DbMetrics::default());
         let read = statement("SELECT date('now')", vec![]);
         cache.put(&read, 0, &answer("[1]"));
         assert!(cache.get(&read, 0).is_some());
@@ -332,7 +348,7 @@ mod tests {
 
     #[test]
     fn an_answer_computed_before_a_change_is_not_kept() {
-        let cache = ReadCache::new(1 << 20);
+        let cache = ReadCache::new(1 << 20, DbMetrics::default());
         let read = statement("SELECT 1", vec![]);
         let epoch = cache.epoch();
         cache.changed();
@@ -343,7 +359,7 @@ mod tests {
     #[test]
     fn a_full_cache_starts_over() {
         // Each answer below takes 11 bytes ("SELECT n" and "[n]"): nine fit in 100.
-        let cache = ReadCache::new(100);
+        let cache = ReadCache::new(100, DbMetrics::default());
         let reads: Vec<Statement> = (0..10)
             .map(|n| statement(&format!("SELECT {n}"), vec![]))
             .collect();
@@ -358,6 +374,6 @@ mod tests {
             cache.get(&large, 0).is_none(),
             "larger than a quarter of the cache"
         );
-        assert!(!ReadCache::new(0).enabled());
+        assert!(!ReadCache::new(0, DbMetrics::default()).enabled());
     }
 }

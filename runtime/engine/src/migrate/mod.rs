@@ -53,6 +53,44 @@ pub enum MigrateError {
     Refinery(#[from] Box<refinery_core::Error>),
     #[error("database error while migrating: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the database did not answer: {0}")]
+    Unreachable(String),
+}
+
+/// How far the database is along the migration set on disk, for readiness and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub applied: usize,
+    /// Files on disk not applied yet.
+    pub pending: usize,
+}
+
+/// Counts applied and pending migrations through the serving connections (no connection of
+/// its own, so a probe never opens one past `database.max_connections`).
+pub async fn progress(db: &Database, dir: &Path) -> Result<Progress, MigrateError> {
+    let loaded = files::load(dir, db.dialect())?;
+    let mut text = crate::sql::Text::new(db.dialect());
+    text.push_str(match db.dialect() {
+        crate::db::Dialect::Sqlite => "SELECT json_group_array(version) FROM ",
+        crate::db::Dialect::Postgres => "SELECT coalesce(json_agg(version), '[]')::text FROM ",
+    });
+    text.push_str(HISTORY_TABLE);
+    let applied: Vec<i64> = match db.fetch_json(&text.into_read(Vec::new())).await {
+        Ok(row) => row
+            .and_then(|r| serde_json::from_str(&r.json).ok())
+            .unwrap_or_default(),
+        // No history table yet: nothing is applied.
+        Err(error) if matches!(error.failure(), crate::db::Failure::Fault) => Vec::new(),
+        Err(error) => return Err(MigrateError::Unreachable(error.to_string())),
+    };
+    let pending = loaded
+        .iter()
+        .filter(|(file, _)| !applied.contains(&i64::from(file.version)))
+        .count();
+    Ok(Progress {
+        applied: applied.len(),
+        pending,
+    })
 }
 
 /// One migration's state, for `status`.

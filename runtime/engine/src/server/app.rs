@@ -9,15 +9,18 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{middleware, web};
 
 use super::deadline::deadline;
+use super::hygiene;
 use super::{ServedApi, routes};
 use crate::auth::authenticate;
 use crate::error::{ApiError, ErrorCode, no_route};
+use crate::ops::request::observe;
 use crate::rest;
 
 /// The actix application of one listener: its API's context as app data; path, query and JSON
 /// extractors whose failures answer in the product's error format (JSON bodies limited to
-/// `server.max_body_bytes`); the request deadline; the caller of each request (while auth is
-/// on); every route; and a 404 for any other path.
+/// `server.max_body_bytes`); from the outside in: the request's id, span and metrics; the
+/// security headers; CORS; the request size limits; the request deadline; the caller of each
+/// request (while auth is on); then every route, and a 404 for any other path.
 pub fn application(
     served: &ServedApi,
 ) -> actix_web::App<
@@ -33,12 +36,24 @@ pub fn application(
     if let Some(authenticator) = &served.authenticator {
         app = app.app_data(authenticator.clone());
     }
-    app.app_data(web::PathConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
+    if let Some(edge) = &served.edge {
+        app = app.app_data(edge.clone());
+    }
+    let cors = &served.cors;
+    app.app_data(served.size_limits.clone())
+        .app_data(web::PathConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
         .app_data(web::QueryConfig::default().error_handler(|e, _| invalid_value(e.to_string())))
         .app_data(rest::json_config(served.context.max_body()))
         .app_data(served.context.clone())
         .wrap(middleware::from_fn(authenticate))
         .wrap(middleware::from_fn(deadline))
+        .wrap(middleware::from_fn(hygiene::limit_size))
+        .wrap(middleware::Condition::new(
+            cors.enabled(),
+            hygiene::cors(cors),
+        ))
+        .wrap(hygiene::security_headers())
+        .wrap(middleware::from_fn(observe))
         .configure(|cfg| routes::configure(cfg, served))
         .default_service(web::to(no_route))
 }

@@ -6,6 +6,7 @@
 mod app;
 mod compose;
 mod deadline;
+mod hygiene;
 mod prepare;
 mod routes;
 mod served;
@@ -23,6 +24,9 @@ use anyhow::Context as _;
 pub use app::application;
 pub use compose::RouteConflict;
 pub use prepare::{COMPOSED, Prepared, PreparedApi, Serve, prepare};
+
+/// The name the admin listener goes by in [`Runtime::listeners`].
+pub const ADMIN: &str = "admin";
 pub use served::ServedApi;
 
 use crate::api::StatementCounter;
@@ -31,6 +35,8 @@ use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
 use crate::db::Database;
 use crate::model::AppModel;
+use crate::ops::admin::{self, Admin};
+use crate::ops::metrics::Metrics;
 
 /// A listener that is bound and serving.
 #[derive(Debug, Clone)]
@@ -81,9 +87,14 @@ impl Runtime {
         } = prepare(config, apps, &serve).await?;
         let authenticator = Authenticator::new(config.auth()).await?.map(web::Data::new);
         warn_if_open(config, &apis, authenticator.is_some());
+        let metrics = config
+            .raw
+            .admin
+            .enabled
+            .then(|| Metrics::new(&db, statements.metrics()));
         let mut units = Vec::new();
         for api in apis {
-            let served = ServedApi::new(&api, config, authenticator.clone())?;
+            let served = ServedApi::new(&api, config, authenticator.clone(), metrics.clone())?;
             units.push((api.name, api.port, served, tables(api.context.model())));
         }
 
@@ -108,7 +119,34 @@ impl Runtime {
                 tables,
             });
         }
-        let server = http_server(bound, config)?;
+        let admin = match metrics {
+            Some(metrics) => {
+                let admin_config = &config.raw.admin;
+                let tcp = TcpListener::bind((admin_config.host.as_str(), admin_config.port))
+                    .with_context(|| {
+                        format!(
+                            "the admin listener cannot listen on {}:{} (is the port already in use? \
+                             set admin.port, or admin.enabled = false)",
+                            admin_config.host, admin_config.port
+                        )
+                    })?;
+                let address = tcp.local_addr()?;
+                tracing::info!(%address, "admin listening: /live, /ready, /metrics");
+                listeners.push(Listener {
+                    name: ADMIN.to_string(),
+                    address,
+                    tables: Vec::new(),
+                });
+                let admin = Admin {
+                    db: db.clone(),
+                    migrations: config.migrations_dir().to_path_buf(),
+                    metrics,
+                };
+                Some((admin, tcp))
+            }
+            None => None,
+        };
+        let server = http_server(bound, admin, config)?;
         Ok(Self {
             listeners,
             server,
@@ -197,12 +235,29 @@ const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// built every API once for each port and worker, at start and in memory.)
 fn http_server(
     bound: Vec<(ServedApi, TcpListener)>,
+    admin: Option<(Admin, TcpListener)>,
     config: &CheckedConfig,
 ) -> std::io::Result<actix_server::Server> {
     let mut builder = actix_server::Server::build()
         .workers(config.server().worker_threads())
         .disable_signals()
-        .shutdown_timeout(30);
+        .shutdown_timeout(config.server().shutdown_timeout_secs);
+    if let Some((admin, tcp)) = admin {
+        let address = tcp.local_addr()?;
+        builder = builder.listen("admin", tcp, move || {
+            let admin = admin.clone();
+            HttpService::build()
+                .local_addr(address)
+                .finish(map_config(
+                    actix_web::App::new()
+                        .configure(move |cfg| admin::configure(cfg, &admin))
+                        .into_factory()
+                        .map_err(|error: actix_web::Error| error.error_response()),
+                    move |_| AppConfig::default(),
+                ))
+                .tcp()
+        })?;
+    }
     let shutdown = builder.graceful_shutdown_signal();
     for (served, tcp) in bound {
         let address = tcp.local_addr()?;

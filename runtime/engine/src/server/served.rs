@@ -7,13 +7,17 @@ use std::sync::Arc;
 use actix_web::web;
 use anyhow::Context as _;
 
+use super::hygiene::SizeLimits;
 use super::{PreparedApi, start_page};
 use crate::api::ApiContext;
 use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
+use crate::config::CorsConfig;
 use crate::graphql;
 use crate::openapi::Documentation;
+use crate::ops::metrics::Metrics;
+use crate::ops::request::Edge;
 
 /// One listener's API, ready for [`super::app`].
 #[derive(Clone)]
@@ -27,6 +31,10 @@ pub struct ServedApi {
     pub(super) documentation: Arc<Documentation>,
     /// Resolves each request's caller; `None` while auth is off.
     pub(super) authenticator: Option<web::Data<Authenticator>>,
+    /// The request's id, span and metrics; `None` when all are off.
+    pub(super) edge: Option<web::Data<Edge>>,
+    pub(super) size_limits: web::Data<SizeLimits>,
+    pub(super) cors: Arc<CorsConfig>,
 }
 
 impl ServedApi {
@@ -36,7 +44,17 @@ impl ServedApi {
         api: &PreparedApi,
         config: &CheckedConfig,
         authenticator: Option<web::Data<Authenticator>>,
+        metrics: Option<Arc<Metrics>>,
     ) -> anyhow::Result<Self> {
+        let log = &config.raw.log;
+        let edge = (metrics.is_some() || log.request_ids || log.requests).then(|| {
+            web::Data::new(Edge {
+                app: api.name.clone(),
+                metrics,
+                spans: log.request_ids,
+                log_requests: log.requests,
+            })
+        });
         let model = api.context.model();
         let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
@@ -53,6 +71,9 @@ impl ServedApi {
                 .collect(),
             context: web::Data::new(api.context.clone()),
             authenticator,
+            edge,
+            size_limits: web::Data::new(SizeLimits::new(config.server())),
+            cors: Arc::new(config.server().cors.clone()),
         })
     }
 }

@@ -25,6 +25,7 @@ mod runner;
 #[cfg(test)]
 mod tests;
 
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,6 +72,8 @@ type Member = (Vec<Value>, Reply);
 #[derive(Debug, Default)]
 pub(super) struct Coalescer {
     queues: Mutex<HashMap<Arc<str>, Queue>>,
+    /// Where the members of each batch are counted, for `/metrics`.
+    batch_members: Option<Histogram>,
 }
 
 #[derive(Debug)]
@@ -87,6 +90,22 @@ struct Queue {
 }
 
 impl Coalescer {
+    /// A coalescer counting each batch's members on `batch_members`.
+    pub(super) fn counting(batch_members: Histogram) -> Self {
+        Self {
+            queues: Mutex::default(),
+            batch_members: Some(batch_members),
+        }
+    }
+
+    /// Statements queued for a runner (a connection) now.
+    pub(super) fn waiting(&self) -> usize {
+        self.queues()
+            .values()
+            .map(|queue| queue.waiting.len())
+            .sum()
+    }
+
     /// Runs a statement, alone or combined with concurrent statements of the same text.
     pub(super) async fn fetch(
         self: &Arc<Self>,
@@ -181,6 +200,9 @@ impl Coalescer {
         let most = Dialect::Postgres.max_params() / params;
         let take = queue.waiting.len().min(MAX_BATCH).min(most).max(1);
         queue.batches += 1;
+        if let Some(histogram) = &self.batch_members {
+            histogram.observe(take as f64);
+        }
         Some((queue.waiting.drain(..take).collect(), queue.combining))
     }
 

@@ -12,6 +12,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -28,6 +29,8 @@ type Member = (Statement, oneshot::Sender<Answer>);
 #[derive(Debug, Default)]
 pub(super) struct WriteQueue {
     state: Mutex<State>,
+    /// How many wait, for `/metrics`.
+    depth: Gauge,
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +40,19 @@ struct State {
     running: bool,
 }
 
+fn depth(state: &State) -> i64 {
+    i64::try_from(state.waiting.len()).unwrap_or(i64::MAX)
+}
+
 impl WriteQueue {
+    /// A queue reporting how many writes wait on `depth`.
+    pub(super) fn new(depth: Gauge) -> Self {
+        Self {
+            state: Mutex::default(),
+            depth,
+        }
+    }
+
     /// Runs a write, alone or committed together with the writes queued beside it.
     pub(super) async fn write(
         self: &Arc<Self>,
@@ -49,6 +64,7 @@ impl WriteQueue {
         let start = {
             let mut state = self.state();
             state.waiting.push((statement.clone(), reply));
+            self.depth.set(depth(&state));
             !std::mem::replace(&mut state.running, true)
         };
         if start {
@@ -74,7 +90,9 @@ impl WriteQueue {
                     return;
                 }
                 let take = state.waiting.len().min(MAX_BATCH);
-                state.waiting.drain(..take).collect::<Vec<_>>()
+                let batch = state.waiting.drain(..take).collect::<Vec<_>>();
+                self.depth.set(depth(&state));
+                batch
             };
             match conn {
                 Ok(conn) => commit_together(&conn, batch),

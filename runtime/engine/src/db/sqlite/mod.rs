@@ -27,6 +27,7 @@ pub use writer::SqliteTransaction;
 
 use self::group_commit::WriteQueue;
 use self::reader::Reader;
+use super::metrics::DbMetrics;
 use super::read_cache::ReadCache;
 
 /// Opening the database file failed.
@@ -66,6 +67,7 @@ impl SqliteStore {
         acquire_timeout: Duration,
         cache_bytes: usize,
         statement_timeout: Duration,
+        metrics: &DbMetrics,
     ) -> Result<Self, OpenError> {
         let writer = connection::connect(path, false, Some(statement_timeout))?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -78,9 +80,9 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
-            cache: ReadCache::new(cache_bytes),
+            cache: ReadCache::new(cache_bytes, metrics.clone()),
             writer,
-            writes: Arc::default(),
+            writes: Arc::new(WriteQueue::new(metrics.write_queue.clone())),
             acquire_timeout,
             statement_timeout,
             _checkpointer: checkpointer,

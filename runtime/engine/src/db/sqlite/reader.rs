@@ -99,6 +99,7 @@ mod tests {
             Duration::from_secs(1),
             1 << 20,
             Duration::from_secs(30),
+            &crate::db::DbMetrics::default(),
         )
         .expect("open");
         let other = Connection::open(&path).expect("another connection");
