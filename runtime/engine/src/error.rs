@@ -209,7 +209,11 @@ impl ApiError {
             chain.push_str(&next.to_string());
             source = next.source();
         }
-        tracing::error!(error = %chain, "internal error");
+        tracing::error!(
+            request_id = &*crate::ops::request::current_id(),
+            error = %chain,
+            "internal error"
+        );
         Self::new(
             ErrorCode::Internal,
             "internal error; the server log has the cause",

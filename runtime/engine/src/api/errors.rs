@@ -6,6 +6,7 @@
 use crate::db::{DbError, Failure, Violation, ViolationKind};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
+use crate::ops::request::current_id;
 use crate::query::{Operation, Value};
 
 /// Text values a database may refuse to index: this many bytes or more.
@@ -28,14 +29,22 @@ pub fn explain(error: DbError, model: &AppModel, operation: Option<&Operation>) 
             "the request took longer than limits.request_timeout_secs allows and was stopped; narrow it (a filter, a smaller limit) or retry later",
         ),
         Failure::Unreachable => {
-            tracing::warn!(error = %error, "the database cannot be reached");
+            tracing::warn!(
+                request_id = &*current_id(),
+                error = %error,
+                "the database cannot be reached"
+            );
             ApiError::new(
                 ErrorCode::Unavailable,
                 "the database cannot be reached; retry later",
             )
         }
         Failure::CannotWrite => {
-            tracing::error!(error = %error, "the database cannot write");
+            tracing::error!(
+                request_id = &*current_id(),
+                error = %error,
+                "the database cannot write"
+            );
             ApiError::new(
                 ErrorCode::Unavailable,
                 "the database cannot write now (a full disk?); nothing was written, retry later",

@@ -20,7 +20,7 @@ use crate::config::LimitsConfig;
 use crate::db::{Database, DbError, Failure, JsonRow, Statement, Transaction};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::AppModel;
-use crate::ops::metrics::{KindLabel, StatementMetrics};
+use crate::ops::metrics::StatementMetrics;
 use crate::query::{Condition, Filter, Op, Operand, Operation, Value, bounds, coerce_json};
 use crate::sql;
 
@@ -59,28 +59,25 @@ impl StatementCounter {
         &self.metrics
     }
 
-    fn add(&self, kind: &'static str) {
+    fn add(&self, kind: usize) {
         self.total.fetch_add(1, Ordering::Relaxed);
-        self.metrics.count.get_or_create(&KindLabel { kind }).inc();
+        self.metrics.ran(kind);
     }
 
-    fn took(&self, kind: &'static str, started: Instant) {
-        self.metrics
-            .seconds
-            .get_or_create(&KindLabel { kind })
-            .observe(started.elapsed().as_secs_f64());
+    fn took(&self, kind: usize, started: Instant) {
+        self.metrics.took(kind, started.elapsed().as_secs_f64());
     }
 }
 
-/// The metric label of what an operation does.
-fn kind(operation: &Operation) -> &'static str {
+/// What an operation does, as an index into [`crate::ops::metrics::STATEMENT_KINDS`].
+fn kind(operation: &Operation) -> usize {
     match operation {
-        Operation::List { .. } | Operation::One { .. } => "read",
-        Operation::Count { .. } => "count",
-        Operation::Insert { .. } => "insert",
-        Operation::Upsert { .. } => "upsert",
-        Operation::Update { .. } => "update",
-        Operation::Delete { .. } => "delete",
+        Operation::List { .. } | Operation::One { .. } => 0,
+        Operation::Count { .. } => 1,
+        Operation::Insert { .. } => 2,
+        Operation::Update { .. } => 3,
+        Operation::Upsert { .. } => 4,
+        Operation::Delete { .. } => 5,
     }
 }
 
@@ -213,7 +210,10 @@ impl ApiContext {
         let Some(key) = definition.primary_key else {
             return Ok(());
         };
-        let keys = written_keys(definition, key, rows)?;
+        let Some(rows) = rows else {
+            return Ok(());
+        };
+        let keys = written_keys(definition, key, &rows.json)?;
         if keys.is_empty() {
             return Ok(());
         }
@@ -400,17 +400,14 @@ impl ApiContext {
     }
 }
 
-/// The keys of the rows a write answered (its `returning` holds the key).
+/// The keys of the rows a write answered: a JSON array of rows (or one row) that carry the key.
 pub(crate) fn written_keys(
     entity: &crate::model::Entity,
     key: usize,
-    rows: Option<&JsonRow>,
+    rows: &str,
 ) -> Result<Vec<Value>, ApiError> {
-    let Some(rows) = rows else {
-        return Ok(Vec::new());
-    };
     let parsed: serde_json::Value =
-        serde_json::from_str(&rows.json).map_err(|e| ApiError::internal(&e))?;
+        serde_json::from_str(rows).map_err(|e| ApiError::internal(&e))?;
     let field = &entity.fields[key];
     let objects = match &parsed {
         serde_json::Value::Array(items) => items.iter().collect(),

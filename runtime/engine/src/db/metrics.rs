@@ -1,5 +1,6 @@
 //! What the database layer counts for `/metrics`: the read cache's hits, misses and bytes, the
-//! members of combined statements (PostgreSQL) and the writes queued for SQLite's writer. The
+//! members of each batch (PostgreSQL's combined statements, SQLite's group commits) and the
+//! writes queued for SQLite's writer. The
 //! operations layer registers these handles; the layer itself only updates them.
 
 use prometheus_client::metrics::counter::Counter;
@@ -12,7 +13,8 @@ pub struct DbMetrics {
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub cache_bytes: Gauge,
-    /// Statements per combined statement (1 for one that ran alone).
+    /// Statements per combined statement (PostgreSQL: concurrent reads or inserts of one text;
+    /// SQLite: writes committed together).
     pub batch_members: Histogram,
     /// Writes waiting for SQLite's writer.
     pub write_queue: Gauge,

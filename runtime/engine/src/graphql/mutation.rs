@@ -229,14 +229,7 @@ async fn write(
         parse(&rows)?
     } else {
         let written = api.rows_in(&mut tx, &operation).await?;
-        let written = parse(&written)?;
-        let keys: Vec<Value> = written
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|row| row.get(&entity.fields[key].name))
-            .map(|id| crate::query::coerce_json(&entity.fields[key], id))
-            .collect::<Result<_, _>>()?;
+        let keys = crate::api::written_keys(entity, key, &written)?;
         read.filter = Filter::Condition(crate::query::Condition {
             field: key,
             op: crate::query::Op::In,

@@ -15,28 +15,58 @@ use prometheus_client::registry::Registry;
 
 use crate::db::Database;
 
-/// Labels of a request counted once answered.
+/// Labels of a request counted once answered. Every value is interned ([`intern`]): the
+/// label sets are bounded, and counting a request allocates nothing.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub app: String,
+    pub app: &'static str,
     /// The route template (`/customers/{id}`), or `unmatched`.
-    pub route: String,
-    pub method: String,
+    pub route: &'static str,
+    pub method: &'static str,
     pub status: u16,
 }
 
 /// Labels of a request's duration: its status by class (`2xx`).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DurationLabels {
-    pub app: String,
-    pub route: String,
-    pub method: String,
+    pub app: &'static str,
+    pub route: &'static str,
+    pub method: &'static str,
     pub status: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppLabel {
-    pub app: String,
+    pub app: &'static str,
+}
+
+/// The one copy of a label value for the life of the process. Only bounded sets go through
+/// it: app names and route templates (the router's own patterns).
+pub fn intern(value: &str) -> &'static str {
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashSet<&'static str>> =
+            std::cell::RefCell::default();
+    }
+    static ALL: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    if let Some(found) = SEEN.with(|seen| seen.borrow().get(value).copied()) {
+        return found;
+    }
+    let interned = {
+        let mut all = ALL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match all.get(value) {
+            Some(found) => *found,
+            None => {
+                let leaked: &'static str = Box::leak(value.to_owned().into_boxed_str());
+                all.insert(leaked);
+                leaked
+            }
+        }
+    };
+    SEEN.with(|seen| seen.borrow_mut().insert(interned));
+    interned
 }
 
 /// What a statement did: `read`, `insert`, `update`, `upsert`, `delete` or `count`.
@@ -55,19 +85,51 @@ fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
-/// Statements the APIs run, by kind, and how long they take.
+/// The kinds of statement, as labelled.
+pub const STATEMENT_KINDS: [&str; 6] = ["read", "count", "insert", "update", "upsert", "delete"];
+
+/// Statements the APIs run, by kind, and how long they take; each kind's series resolved once,
+/// so counting a statement takes no lock.
 #[derive(Debug, Clone)]
 pub struct StatementMetrics {
     pub count: Family<KindLabel, Counter>,
     pub seconds: Family<KindLabel, Histogram, fn() -> Histogram>,
+    counters: Vec<Counter>,
+    histograms: Vec<Histogram>,
 }
 
 impl Default for StatementMetrics {
     fn default() -> Self {
+        let count = Family::<KindLabel, Counter>::default();
+        let seconds = Family::<KindLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            seconds_histogram,
+        );
+        let counters = STATEMENT_KINDS
+            .iter()
+            .map(|&kind| count.get_or_create(&KindLabel { kind }).clone())
+            .collect();
+        let histograms = STATEMENT_KINDS
+            .iter()
+            .map(|&kind| seconds.get_or_create(&KindLabel { kind }).clone())
+            .collect();
         Self {
-            count: Family::default(),
-            seconds: Family::new_with_constructor(seconds_histogram),
+            count,
+            seconds,
+            counters,
+            histograms,
         }
+    }
+}
+
+impl StatementMetrics {
+    /// Counts a statement of the kind at `kind` in [`STATEMENT_KINDS`].
+    pub fn ran(&self, kind: usize) {
+        self.counters[kind].inc();
+    }
+
+    /// Records how long a statement of the kind at `kind` took.
+    pub fn took(&self, kind: usize, seconds: f64) {
+        self.histograms[kind].observe(seconds);
     }
 }
 
@@ -166,7 +228,7 @@ impl Metrics {
         );
         registry.register(
             "db_batch_members",
-            "Statements per combined statement (PostgreSQL)",
+            "Statements per batch: PostgreSQL's combined statements, SQLite's group commits",
             stats.batch_members.clone(),
         );
         registry.register(

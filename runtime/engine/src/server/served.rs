@@ -47,14 +47,8 @@ impl ServedApi {
         metrics: Option<Arc<Metrics>>,
     ) -> anyhow::Result<Self> {
         let log = &config.raw.log;
-        let edge = (metrics.is_some() || log.request_ids || log.requests).then(|| {
-            web::Data::new(Edge {
-                app: api.name.clone(),
-                metrics,
-                spans: log.request_ids,
-                log_requests: log.requests,
-            })
-        });
+        let edge = (metrics.is_some() || log.request_ids || log.requests)
+            .then(|| web::Data::new(Edge::new(&api.name, metrics, log.request_ids, log.requests)));
         let model = api.context.model();
         let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;

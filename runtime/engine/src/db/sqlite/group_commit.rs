@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -29,8 +30,9 @@ type Member = (Statement, oneshot::Sender<Answer>);
 #[derive(Debug, Default)]
 pub(super) struct WriteQueue {
     state: Mutex<State>,
-    /// How many wait, for `/metrics`.
+    /// How many wait, and how many commit together, for `/metrics`.
     depth: Gauge,
+    batches: Option<Histogram>,
 }
 
 #[derive(Debug, Default)]
@@ -45,11 +47,12 @@ fn depth(state: &State) -> i64 {
 }
 
 impl WriteQueue {
-    /// A queue reporting how many writes wait on `depth`.
-    pub(super) fn new(depth: Gauge) -> Self {
+    /// A queue reporting how many writes wait on `depth`, and each batch's size on `batches`.
+    pub(super) fn new(depth: Gauge, batches: Histogram) -> Self {
         Self {
             state: Mutex::default(),
             depth,
+            batches: Some(batches),
         }
     }
 
@@ -92,6 +95,9 @@ impl WriteQueue {
                 let take = state.waiting.len().min(MAX_BATCH);
                 let batch = state.waiting.drain(..take).collect::<Vec<_>>();
                 self.depth.set(depth(&state));
+                if let Some(batches) = &self.batches {
+                    batches.observe(take as f64);
+                }
                 batch
             };
             match conn {

@@ -82,7 +82,10 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             cache: ReadCache::new(cache_bytes, metrics.clone()),
             writer,
-            writes: Arc::new(WriteQueue::new(metrics.write_queue.clone())),
+            writes: Arc::new(WriteQueue::new(
+                metrics.write_queue.clone(),
+                metrics.batch_members.clone(),
+            )),
             acquire_timeout,
             statement_timeout,
             _checkpointer: checkpointer,
