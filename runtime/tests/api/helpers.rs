@@ -271,14 +271,11 @@ impl TestApp {
         path: &str,
         body: Option<&Value>,
     ) -> Reply {
-        let mut request = self.client.request(method, self.url(app, path));
-        if let Some(admin) = &self.admin {
-            request = request.header("x-admin-secret", admin);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        reply(request.send().await.expect("request")).await
+        let admin = self
+            .admin
+            .as_deref()
+            .map(|secret| ("x-admin-secret", secret));
+        self.send(method, app, path, body, admin).await
     }
 
     /// A request with a bearer token, or with no credentials at all.
@@ -290,9 +287,22 @@ impl TestApp {
         path: &str,
         body: Option<&Value>,
     ) -> Reply {
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let credential = bearer.as_deref().map(|b| ("authorization", b));
+        self.send(method, app, path, body, credential).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        app: &str,
+        path: &str,
+        body: Option<&Value>,
+        credential: Option<(&str, &str)>,
+    ) -> Reply {
         let mut request = self.client.request(method, self.url(app, path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        if let Some((name, value)) = credential {
+            request = request.header(name, value);
         }
         if let Some(body) = body {
             request = request.json(body);

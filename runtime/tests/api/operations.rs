@@ -387,7 +387,8 @@ async fn start_up_waits_for_postgres_then_gives_up_clearly() {
     let apps = runtime::linked_apps();
     let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
     // Nothing listens: after database.connect_timeout_secs, a clear error.
-    let (server, url) = through(&db, free_port());
+    let proxied = free_port();
+    let (server, url) = through(&db, proxied);
     let mut config = test_config(&url, &apps);
     config.database.connect_timeout_secs = 2;
     let config = config.check(&linked).unwrap();

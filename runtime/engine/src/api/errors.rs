@@ -18,7 +18,7 @@ pub fn explain(error: DbError, model: &AppModel, operation: Option<&Operation>) 
     match error.failure() {
         Failure::Busy => ApiError::new(
             ErrorCode::Unavailable,
-            "the database is busy; no connection became free in time, retry later",
+            "no database connection became available in time (the database is busy or unreachable); retry later",
         ),
         Failure::Locked => ApiError::new(
             ErrorCode::Unavailable,
