@@ -1,5 +1,6 @@
-//! Who a caller is: resolved at the edge ([`edge`]) into a [`Caller`]; the verification of the JSON Web Tokens callers present (against
-//! `auth.jwt_secret` or the configured key set), and the minting of tokens for `runtime token`.
+//! Who a caller is: resolved at the edge ([`edge`]) into a [`Caller`]; the verification of the
+//! JSON Web Tokens callers present (against `auth.jwt_secret` or the configured key set), and the
+//! minting of tokens for `runtime token`.
 
 mod cache;
 mod caller;
