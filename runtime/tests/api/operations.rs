@@ -315,16 +315,8 @@ async fn a_postgres_outage_is_503_and_the_runtime_recovers_by_itself() {
     let Some(mut db) = TestDb::postgres().await else {
         return;
     };
-    let (server, url) = through(&db, free_port());
-    let proxied: SocketAddr = url
-        .split('@')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let proxied = free_port();
+    let (server, url) = through(&db, proxied);
     let mut proxy = Proxy::start(proxied, server).await;
     db.url = url;
     let app = TestApp::spawn_configured(db, runtime::linked_apps(), |c| {
@@ -404,15 +396,6 @@ async fn start_up_waits_for_postgres_then_gives_up_clearly() {
     );
     assert!(error.contains("could not connect"), "{error}");
     // The database appears while it waits: it starts.
-    let proxied: SocketAddr = url
-        .split('@')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
     let mut config = test_config(&url, &apps);
     config.database.connect_timeout_secs = 30;
     let config = config.check(&linked).unwrap();
