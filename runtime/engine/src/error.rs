@@ -46,6 +46,8 @@ pub enum ErrorCode {
     HeadersTooLarge,
     UniqueViolation,
     Conflict,
+    ChangesExpired,
+    PreconditionFailed,
     ForeignKeyViolation,
     NotNullViolation,
     CheckViolation,
@@ -58,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the README's table.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::UnknownField,
         Self::UnknownOperator,
         Self::UnknownParameter,
@@ -87,6 +89,8 @@ impl ErrorCode {
         Self::HeadersTooLarge,
         Self::UniqueViolation,
         Self::Conflict,
+        Self::ChangesExpired,
+        Self::PreconditionFailed,
         Self::ForeignKeyViolation,
         Self::NotNullViolation,
         Self::CheckViolation,
@@ -128,6 +132,8 @@ impl ErrorCode {
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::UniqueViolation => "UNIQUE_VIOLATION",
             Self::Conflict => "CONFLICT",
+            Self::ChangesExpired => "CHANGES_EXPIRED",
+            Self::PreconditionFailed => "PRECONDITION_FAILED",
             Self::ForeignKeyViolation => "FOREIGN_KEY_VIOLATION",
             Self::NotNullViolation => "NOT_NULL_VIOLATION",
             Self::CheckViolation => "CHECK_VIOLATION",
@@ -167,6 +173,8 @@ impl ErrorCode {
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UniqueViolation | Self::Conflict => StatusCode::CONFLICT,
+            Self::ChangesExpired => StatusCode::GONE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::ForeignKeyViolation
             | Self::NotNullViolation
             | Self::CheckViolation
