@@ -78,6 +78,16 @@ pub(super) fn readable_fields(model: &AppModel, caller: &Caller, entity: usize) 
     }
 }
 
+/// The filter of the caller's read rule on an entity: every row for an unrestricted caller,
+/// `None` when it may not read the entity.
+pub(super) fn read_filter(model: &AppModel, caller: &Caller, entity: usize) -> Option<Filter> {
+    if caller.is_unrestricted() {
+        return Some(Filter::all());
+    }
+    let rules = Rules { model, caller };
+    rules.read_filter(entity).ok()
+}
+
 /// The fields the caller's insert rule sets itself, which its input may leave out.
 pub(super) fn preset_fields(model: &AppModel, caller: &Caller, entity: usize) -> Vec<usize> {
     if caller.is_unrestricted() {

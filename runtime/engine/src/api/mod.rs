@@ -14,11 +14,12 @@ use std::time::Instant;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 pub use table_query::TableQuery;
 
-use self::authorize::{Authorized, authorize, preset_fields, readable_fields};
+use self::authorize::{Authorized, authorize, preset_fields, read_filter, readable_fields};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::db::{Database, DbError, Failure, JsonRow, Statement, Transaction};
 use crate::error::{ApiError, ErrorCode};
+use crate::events::ChangeHub;
 use crate::model::AppModel;
 use crate::ops::metrics::StatementMetrics;
 use crate::query::{Condition, Filter, Op, Operand, Operation, Value, bounds, coerce_json};
@@ -39,6 +40,7 @@ struct Shared {
     limits: LimitsConfig,
     max_body: usize,
     statements: StatementCounter,
+    events: Option<ChangeHub>,
 }
 
 /// Counts the statements the APIs run (the proof that one request is one statement), by kind
@@ -89,6 +91,7 @@ impl ApiContext {
         limits: LimitsConfig,
         max_body: usize,
         statements: StatementCounter,
+        events: Option<ChangeHub>,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -97,6 +100,7 @@ impl ApiContext {
                 limits,
                 max_body,
                 statements,
+                events,
             }),
             caller: Caller::open(),
         }
@@ -125,6 +129,18 @@ impl ApiContext {
     /// The fields of an entity the caller may read, in the model's order.
     pub fn readable_fields(&self, entity: usize) -> Vec<usize> {
         readable_fields(self.model(), &self.caller, entity)
+    }
+
+    /// What the caller may read of an entity: its read rule's filter and the readable fields;
+    /// `None` when it may not read it.
+    pub fn read_rule(&self, entity: usize) -> Option<(Filter, Vec<usize>)> {
+        let filter = read_filter(self.model(), &self.caller, entity)?;
+        Some((filter, self.readable_fields(entity)))
+    }
+
+    /// The change log's hub, while `events.enabled`.
+    pub fn events(&self) -> Option<&ChangeHub> {
+        self.shared.events.as_ref()
     }
 
     /// The fields the caller's insert rule presets on an entity: an input may leave them out.

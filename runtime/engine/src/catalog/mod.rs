@@ -8,6 +8,7 @@ mod postgres;
 mod sqlite;
 
 use crate::db::{Database, Dialect};
+use crate::events::capture;
 use crate::migrate::HISTORY_TABLE;
 
 /// Every table and view of the database, sorted by name.
@@ -126,7 +127,7 @@ impl Catalog {
             }
             Database::Postgres(pg) => postgres::introspect(pg.pool()).await?,
         };
-        tables.retain(|table| table.name != HISTORY_TABLE);
+        tables.retain(|table| table.name != HISTORY_TABLE && !capture::is_internal(&table.name));
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
             dialect: db.dialect(),

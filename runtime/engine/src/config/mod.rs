@@ -5,6 +5,7 @@
 //! the raw layers into a [`CheckedConfig`] against the apps the binary links.
 
 mod auth;
+mod events;
 mod ops;
 mod secret;
 
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, Secret};
+pub use events::EventsConfig;
 pub use ops::{AdminConfig, CorsConfig, LogConfig, LogFormat};
 pub use secret::DatabaseUrl;
 
@@ -31,6 +33,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub events: EventsConfig,
     /// Per-app settings, keyed by app name; an app without an entry uses its manifest's defaults.
     pub apps: BTreeMap<String, AppConfig>,
 }
@@ -306,6 +309,7 @@ impl Config {
         check_request_limits(limits)?;
         check_auth(&self.auth, &self.server)?;
         check_ops(&self)?;
+        self.events.check()?;
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }

@@ -19,6 +19,9 @@ pub enum DbError {
     /// broke); a write may have committed, so it is not run again.
     #[error("a combined statement failed on its connection: {0}")]
     Combined(String),
+    /// A statement answered JSON that is not what it writes (the change log, read by hand).
+    #[error("the database answered JSON the runtime cannot read: {0}")]
+    Decode(String),
 }
 
 /// What a failed statement means.

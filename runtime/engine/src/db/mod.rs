@@ -61,6 +61,7 @@ pub struct SqliteDb {
     options: Arc<SqliteConnectOptions>,
     store: Arc<SqliteStore>,
     metrics: DbMetrics,
+    commits: Commits,
 }
 
 impl SqliteDb {
@@ -160,6 +161,7 @@ impl Database {
                 options: Arc::new(options),
                 store: Arc::new(store),
                 metrics,
+                commits: Commits::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
@@ -198,6 +200,14 @@ impl Database {
         match self {
             Self::Sqlite(_) => None,
             Self::Postgres(pg) => pg.statement_timeout(),
+        }
+    }
+
+    /// Signalled after each write this process commits (the change log's readers wake on it).
+    pub fn commits(&self) -> &Commits {
+        match self {
+            Self::Sqlite(lite) => &lite.commits,
+            Self::Postgres(pg) => pg.commits(),
         }
     }
 
@@ -240,6 +250,14 @@ impl Database {
     /// Runs a statement and answers its JSON (first column) and optional count (second column);
     /// `None` when it answers no row or NULL. Per-row statements answer a JSON array.
     pub async fn fetch_json(&self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
+        let answer = self.fetch_uncounted(statement).await?;
+        if statement.writes() {
+            self.commits().signal();
+        }
+        Ok(answer)
+    }
+
+    async fn fetch_uncounted(&self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
         Ok(match self {
             Self::Sqlite(lite) if statement.writes() || statement.per_row => {
                 lite.store.write(statement).await?
@@ -264,9 +282,9 @@ impl Database {
     /// Starts a transaction for a unit of work that must commit or roll back whole. On SQLite it
     /// takes the write lock at once, so the transaction never fails half-way on a lock upgrade.
     pub async fn begin(&self) -> Result<Transaction, DbError> {
-        Ok(match self {
-            Self::Sqlite(lite) => Transaction::Sqlite(lite.store.begin().await?),
-            Self::Postgres(pg) => Transaction::Postgres(
+        let open = match self {
+            Self::Sqlite(lite) => Open::Sqlite(lite.store.begin().await?),
+            Self::Postgres(pg) => Open::Postgres(
                 pg.lane()
                     .await
                     .pool
@@ -275,6 +293,10 @@ impl Database {
                     .map_err(DbError::from)
                     .inspect_err(|error| pg.after(error))?,
             ),
+        };
+        Ok(Transaction {
+            open,
+            commits: self.commits().clone(),
         })
     }
 
@@ -332,26 +354,50 @@ pub struct JsonRow {
 
 /// An open transaction; dropped without [`Transaction::commit`], it rolls back.
 #[derive(Debug)]
-pub enum Transaction {
+pub struct Transaction {
+    open: Open,
+    commits: Commits,
+}
+
+#[derive(Debug)]
+enum Open {
     Sqlite(SqliteTransaction),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Transaction {
     pub async fn fetch_json(&mut self, statement: &Statement) -> Result<Option<JsonRow>, DbError> {
-        Ok(match self {
-            Self::Sqlite(tx) => tx.fetch(statement)?,
-            Self::Postgres(tx) => {
+        Ok(match &mut self.open {
+            Open::Sqlite(tx) => tx.fetch(statement)?,
+            Open::Postgres(tx) => {
                 fetch_postgres(&mut **tx, &statement.sql, &statement.params).await?
             }
         })
     }
 
     pub async fn commit(self) -> Result<(), DbError> {
-        match self {
-            Self::Sqlite(tx) => Ok(tx.commit()?),
-            Self::Postgres(tx) => Ok(tx.commit().await?),
+        match self.open {
+            Open::Sqlite(tx) => tx.commit()?,
+            Open::Postgres(tx) => tx.commit().await?,
         }
+        self.commits.signal();
+        Ok(())
+    }
+}
+
+/// Wakes whoever waits for this process's commits: the change log's reader. A signal given
+/// while nobody waits is kept (one), so none is missed and a burst of writes wakes it once.
+#[derive(Debug, Clone, Default)]
+pub struct Commits(Arc<tokio::sync::Notify>);
+
+impl Commits {
+    pub fn signal(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves at the next signal, or at once when one was given since the last wait.
+    pub async fn wait(&self) {
+        self.0.notified().await;
     }
 }
 

@@ -26,7 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use super::coalesce::{Coalescer, Timed};
 use super::metrics::{DbMetrics, PoolState};
 use super::read_cache::{Expensive, ReadCache};
-use super::{DbError, Dialect, Failure, JsonRow, Statement};
+use super::{Commits, DbError, Dialect, Failure, JsonRow, Statement};
 use crate::sql::Text;
 
 /// Reads whose statement took the database at least this long are worth keeping: a scan of
@@ -49,6 +49,7 @@ pub struct PgDb {
     pool: PgPool,
     lanes: Arc<Lanes>,
     cache: Arc<Cache>,
+    commits: Commits,
 }
 
 #[derive(Debug)]
@@ -123,7 +124,18 @@ impl PgDb {
                 expensive: Mutex::new(Expensive::new(EXPENSIVE_RUNS, micros(EXPENSIVE))),
                 snapshot: snapshot_read(),
             }),
+            commits: Commits::default(),
         }
+    }
+
+    pub(super) fn commits(&self) -> &Commits {
+        &self.commits
+    }
+
+    /// How the serving connections connect, for the few connections of its own the change log
+    /// keeps (they count within `database.max_connections`).
+    pub fn connect_options(&self) -> &PgConnectOptions {
+        &self.lanes.options
     }
 
     /// Runs a read, combined with concurrent reads of its text, or answers it from the cache.

@@ -34,6 +34,7 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
 use crate::db::Database;
+use crate::events::{ChangeHub, capture};
 use crate::model::AppModel;
 use crate::ops::admin::{self, Admin};
 use crate::ops::metrics::Metrics;
@@ -55,6 +56,7 @@ pub struct Runtime {
     server: actix_web::dev::Server,
     db: Database,
     statements: StatementCounter,
+    events: Option<ChangeHub>,
 }
 
 /// Stops a running runtime.
@@ -62,6 +64,7 @@ pub struct Runtime {
 pub struct RuntimeHandle {
     handle: ServerHandle,
     statements: StatementCounter,
+    events: Option<ChangeHub>,
 }
 
 impl RuntimeHandle {
@@ -70,8 +73,11 @@ impl RuntimeHandle {
         self.statements.get()
     }
 
-    /// Stops every listener; in-flight requests finish first.
+    /// Stops every listener; in-flight requests finish first, and change streams end.
     pub async fn stop(&self) {
+        if let Some(hub) = &self.events {
+            hub.stop();
+        }
         self.handle.stop(true).await;
     }
 }
@@ -84,7 +90,23 @@ impl Runtime {
             db,
             apis,
             statements,
+            catalog,
+            served,
+            events,
         } = prepare(config, apps, &serve).await?;
+        let installed = capture::install(&db, &catalog, &served, events.is_some())
+            .await
+            .context("creating the change log and its triggers (events.enabled)")?;
+        if !installed.created.is_empty() || !installed.dropped.is_empty() {
+            tracing::info!(
+                created = %installed.created.join(", "),
+                dropped = %installed.dropped.join(", "),
+                "change capture brought in line with the served tables"
+            );
+        }
+        if let Some(hub) = &events {
+            hub.start().await.context("reading the change log")?;
+        }
         let authenticator = Authenticator::new(config.auth()).await?.map(web::Data::new);
         warn_if_open(config, &apis, authenticator.is_some());
         let metrics = config
@@ -152,6 +174,7 @@ impl Runtime {
             server,
             db,
             statements,
+            events,
         })
     }
 
@@ -167,6 +190,7 @@ impl Runtime {
         RuntimeHandle {
             handle: self.server.handle(),
             statements: self.statements.clone(),
+            events: self.events.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::app::App;
 use crate::catalog::Catalog;
 use crate::config::{CheckedConfig, LimitsConfig};
 use crate::db::Database;
+use crate::events::{self, ChangeHub};
 use crate::model::AppModel;
 use crate::model::rules::Rules;
 use crate::{migrate, openapi};
@@ -60,6 +61,12 @@ pub struct Prepared {
     pub db: Database,
     pub apis: Vec<PreparedApi>,
     pub statements: StatementCounter,
+    pub catalog: Catalog,
+    /// The tables every enabled app lists: those whose changes the log captures (whichever
+    /// apps this process serves, so a runtime serving one app keeps the others' triggers).
+    pub served: Vec<String>,
+    /// The change log's hub, not yet started; `None` while `events.enabled` is off.
+    pub events: Option<ChangeHub>,
 }
 
 impl Prepared {
@@ -75,8 +82,16 @@ pub async fn prepare(
     apps: &[App],
     serve: &Serve,
 ) -> anyhow::Result<Prepared> {
+    let events_on = config.raw.events.enabled;
+    let mut database = config.database().clone();
+    if events_on && database.url.expose().starts_with("postgres") {
+        database.max_connections = database
+            .max_connections
+            .saturating_sub(events::PG_CONNECTIONS)
+            .max(1);
+    }
     let db = Database::connect(
-        config.database(),
+        &database,
         config.server().worker_threads(),
         config.limits().request_timeout(),
     )
@@ -105,6 +120,7 @@ pub async fn prepare(
         }
     };
     let statements = StatementCounter::default();
+    let hub = events_on.then(|| ChangeHub::new(db.clone(), &config.raw.events));
     let context = |model: AppModel| {
         ApiContext::new(
             db.clone(),
@@ -112,6 +128,7 @@ pub async fn prepare(
             config.limits().clone(),
             config.server().max_body_bytes,
             statements.clone(),
+            hub.clone(),
         )
     };
     let rules = chosen
@@ -143,10 +160,23 @@ pub async fn prepare(
             custom: apis.iter().flat_map(|api| api.custom.clone()).collect(),
         });
     }
+    let mut served: Vec<String> = apps
+        .iter()
+        .filter(|app| {
+            chosen.iter().any(|c| c.name == app.name)
+                || config.app(app.name).is_some_and(|s| s.enabled)
+        })
+        .flat_map(|app| app.tables.iter().map(|grant| grant.table.clone()))
+        .collect();
+    served.sort();
+    served.dedup();
     Ok(Prepared {
         db,
         apis,
         statements,
+        catalog,
+        served,
+        events: hub,
     })
 }
 

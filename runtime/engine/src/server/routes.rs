@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::error::method_not_allowed;
 use crate::model::AppModel;
-use crate::{graphql, openapi, rest};
+use crate::{events, graphql, openapi, rest};
 
 /// Registers every route of a listener.
 pub fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
     }
     openapi::serve::configure(cfg, &served.documentation);
     graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
+    events::feed::configure(cfg);
     rest::configure(cfg, model, &mut below_tables);
 }
 

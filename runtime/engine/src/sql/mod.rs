@@ -12,7 +12,7 @@ mod combine;
 mod filter;
 mod json;
 mod plan;
-mod quote;
+pub(crate) mod quote;
 mod read;
 #[cfg(test)]
 pub(crate) mod testing;

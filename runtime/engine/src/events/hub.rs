@@ -1,0 +1,293 @@
+//! The process's one reader of the change log. It wakes when this process commits a write,
+//! when another process's sequencer notifies (PostgreSQL), or every `events.poll_ms` (writes
+//! of other processes, `psql`), reads what is new once, and hands it to every subscriber.
+//! A subscriber first catches up from the log itself, then takes the hub's batches: it
+//! subscribes to them before it reads, so nothing falls between the two, and skips what it
+//! has already seen; one that falls too far behind reads the log again. Every subscriber thus
+//! sees each change once, in id order, however the wake-ups arrive or are lost.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{ConnectOptions as _, PgConnection};
+use tokio::sync::{broadcast, watch};
+
+use super::log::{self, Bounds, Change, Log};
+use super::sequencer::{self, CHANNEL};
+use crate::config::EventsConfig;
+use crate::db::{Commits, Database, DbError};
+
+/// Changes read from the log at once.
+const PAGE: i64 = 1_000;
+
+/// Batches a subscriber may fall behind before it reads the log again instead.
+const BACKLOG: usize = 1_024;
+
+/// The connections the change log keeps of its own on PostgreSQL (the sequencer's and the
+/// listener's), taken out of `database.max_connections`.
+pub const PG_CONNECTIONS: u32 = 2;
+
+/// The change log's hub: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ChangeHub(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    log: Log,
+    config: EventsConfig,
+    batches: broadcast::Sender<Arc<[Arc<Change>]>>,
+    /// The newest id handed out.
+    head: watch::Sender<i64>,
+    stopped: watch::Sender<bool>,
+}
+
+impl ChangeHub {
+    /// A hub over the database's log; nothing runs until [`ChangeHub::start`].
+    pub fn new(db: Database, config: &EventsConfig) -> Self {
+        Self(Arc::new(Inner {
+            log: Log::new(db),
+            config: config.clone(),
+            batches: broadcast::channel(BACKLOG).0,
+            head: watch::channel(0).0,
+            stopped: watch::channel(false).0,
+        }))
+    }
+
+    pub fn config(&self) -> &EventsConfig {
+        &self.0.config
+    }
+
+    /// Starts reading the log (and, on PostgreSQL, sequencing it and listening for other
+    /// processes), and pruning it, on the current Tokio runtime.
+    pub async fn start(&self) -> Result<(), DbError> {
+        let newest = self.0.log.bounds().await?.newest.unwrap_or(0);
+        self.0.head.send_replace(newest);
+        let hub = self.clone();
+        tokio::spawn(async move { hub.run().await });
+        let hub = self.clone();
+        tokio::spawn(async move { hub.prune().await });
+        Ok(())
+    }
+
+    /// Ends every subscription and the hub's work (before the server stops, so open streams do
+    /// not hold the graceful shutdown).
+    pub fn stop(&self) {
+        self.0.stopped.send_replace(true);
+    }
+
+    /// Resolves once the hub is stopped.
+    pub async fn stopped(&self) {
+        let mut stopped = self.0.stopped.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+
+    /// A page of the log after `after`.
+    pub async fn page(&self, after: i64, limit: i64) -> Result<Vec<Change>, DbError> {
+        self.0.log.after(after, limit).await
+    }
+
+    pub async fn bounds(&self) -> Result<Bounds, DbError> {
+        self.0.log.bounds().await
+    }
+
+    /// Every change after `after`, once each, in id order.
+    pub fn subscribe(&self, after: i64) -> Subscription {
+        Subscription {
+            hub: self.clone(),
+            batches: self.0.batches.subscribe(),
+            stopped: self.0.stopped.subscribe(),
+            cursor: after,
+            pending: VecDeque::new(),
+            caught_up: false,
+        }
+    }
+
+    async fn run(self) {
+        let db = self.0.log.db().clone();
+        let commits = db.commits().clone();
+        let remote = Commits::default();
+        let mut sequencer = None;
+        if let Database::Postgres(pg) = &db {
+            let listener = listen(pg.connect_options().clone(), remote.clone());
+            let hub = self.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = listener => {}
+                    () = hub.stopped() => {}
+                }
+            });
+            sequencer = Some(Sequencer::new(pg.connect_options().clone()));
+        }
+        let poll = Duration::from_millis(self.0.config.poll_ms);
+        let mut stopped = self.0.stopped.subscribe();
+        loop {
+            let local = tokio::select! {
+                () = commits.wait() => true,
+                () = remote.wait() => false,
+                () = tokio::time::sleep(poll) => true,
+                _ = stopped.changed() => return,
+            };
+            if local && let Some(sequencer) = &mut sequencer {
+                sequencer.step().await;
+            }
+            if let Err(error) = self.read_new().await {
+                tracing::warn!(%error, "reading the change log failed; trying again");
+            }
+        }
+    }
+
+    /// Reads every change after the head and hands it out.
+    async fn read_new(&self) -> Result<(), DbError> {
+        loop {
+            let head = *self.0.head.borrow();
+            let page = self.0.log.after(head, PAGE).await?;
+            let Some(last) = page.last().map(|c| c.id) else {
+                return Ok(());
+            };
+            let full = page.len() as i64 == PAGE;
+            let batch: Arc<[Arc<Change>]> = page.into_iter().map(Arc::new).collect();
+            // Nobody listening is not an error.
+            let _ = self.0.batches.send(batch);
+            self.0.head.send_replace(last);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Prunes changes past retention, at start and then at a quarter of the retention (at
+    /// least every second, at most every minute).
+    async fn prune(self) {
+        let retention = Duration::from_secs(self.0.config.retention_secs);
+        let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let mut stopped = self.0.stopped.subscribe();
+        loop {
+            match log::prune(self.0.log.db(), retention).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "pruned the change log"),
+                Err(error) => tracing::warn!(%error, "pruning the change log failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+}
+
+/// Listens for other processes' sequencers, forever; a lost connection is opened again (what
+/// was notified meanwhile is found by the next poll).
+async fn listen(options: sqlx::postgres::PgConnectOptions, remote: Commits) {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(options);
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "listening for changes failed; trying again in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(CHANNEL).await {
+            tracing::warn!(%error, "listening for changes failed; trying again in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(_) => remote.signal(),
+                Err(error) => {
+                    tracing::warn!(%error, "the change listener's connection broke; reopening");
+                    remote.signal();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The sequencer's own connection, opened again after a failure.
+struct Sequencer {
+    options: sqlx::postgres::PgConnectOptions,
+    conn: Option<PgConnection>,
+}
+
+impl Sequencer {
+    fn new(options: sqlx::postgres::PgConnectOptions) -> Self {
+        Self {
+            options,
+            conn: None,
+        }
+    }
+
+    async fn step(&mut self) {
+        if self.conn.is_none() {
+            match self.options.connect().await {
+                Ok(conn) => self.conn = Some(conn),
+                Err(error) => {
+                    tracing::warn!(%error, "the change sequencer cannot connect; trying again");
+                    return;
+                }
+            }
+        }
+        if let Some(conn) = &mut self.conn
+            && let Err(error) = sequencer::sequence(conn).await
+        {
+            tracing::warn!(%error, "sequencing changes failed; trying again");
+            self.conn = None;
+        }
+    }
+}
+
+/// One reader's place in the log.
+#[derive(Debug)]
+pub struct Subscription {
+    hub: ChangeHub,
+    batches: broadcast::Receiver<Arc<[Arc<Change>]>>,
+    stopped: watch::Receiver<bool>,
+    /// The last id handed to the reader.
+    cursor: i64,
+    pending: VecDeque<Arc<Change>>,
+    caught_up: bool,
+}
+
+impl Subscription {
+    /// The next change; `None` once the hub stops.
+    pub async fn next(&mut self) -> Result<Option<Arc<Change>>, DbError> {
+        loop {
+            if *self.stopped.borrow() {
+                return Ok(None);
+            }
+            if let Some(change) = self.pending.pop_front() {
+                if change.id > self.cursor {
+                    self.cursor = change.id;
+                    return Ok(Some(change));
+                }
+                continue;
+            }
+            if !self.caught_up {
+                let page = self.hub.page(self.cursor, PAGE).await?;
+                self.caught_up = (page.len() as i64) < PAGE;
+                self.pending.extend(page.into_iter().map(Arc::new));
+                continue;
+            }
+            tokio::select! {
+                received = self.batches.recv() => match received {
+                    Ok(batch) => self.pending.extend(batch.iter().cloned()),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.caught_up = false,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                },
+                _ = self.stopped.changed() => return Ok(None),
+            }
+        }
+    }
+
+    /// The last id handed out.
+    pub fn cursor(&self) -> i64 {
+        self.cursor
+    }
+}
