@@ -83,6 +83,11 @@ impl ChangeHub {
         let _ = stopped.wait_for(|s| *s).await;
     }
 
+    /// The newest change id handed out so far.
+    pub fn head(&self) -> i64 {
+        *self.0.head.borrow()
+    }
+
     /// A page of the log after `after`.
     pub async fn page(&self, after: i64, limit: i64) -> Result<Vec<Change>, DbError> {
         self.0.log.after(after, limit).await

@@ -16,11 +16,13 @@ mod mutation;
 mod names;
 mod query;
 mod selection;
+mod subscription;
 mod types;
+mod ws;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::dynamic::{Object, Schema, SchemaError};
+use async_graphql::dynamic::{Object, Schema, SchemaError, Subscription};
 
 pub use documents::DocumentCache;
 
@@ -34,10 +36,17 @@ pub fn schema(context: ApiContext) -> Result<Schema, SchemaError> {
     let types = types::build(&model);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
+    let mut subscription = Subscription::new("Subscription");
+    let live = context.events().is_some() && !model.entities.is_empty();
     let mut writable = false;
     for (index, entity) in model.entities.iter().enumerate() {
         for field in query::fields(entity, index) {
             query = query.field(field);
+        }
+        if live {
+            for field in subscription::fields(entity, index) {
+                subscription = subscription.field(field);
+            }
         }
         if entity.is_writable() {
             writable = true;
@@ -46,12 +55,19 @@ pub fn schema(context: ApiContext) -> Result<Schema, SchemaError> {
             }
         }
     }
-    let mut builder = Schema::build("Query", writable.then_some("Mutation"), None)
-        .register(query)
-        .limit_recursive_depth(limits::MAX_LEVELS + 1)
-        .data(context);
+    let mut builder = Schema::build(
+        "Query",
+        writable.then_some("Mutation"),
+        live.then_some("Subscription"),
+    )
+    .register(query)
+    .limit_recursive_depth(limits::MAX_LEVELS + 1)
+    .data(context);
     if writable {
         builder = builder.register(mutation);
+    }
+    if live {
+        builder = builder.register(subscription);
     }
     for object in types.objects {
         builder = builder.register(object);
@@ -68,10 +84,23 @@ pub fn schema(context: ApiContext) -> Result<Schema, SchemaError> {
     builder.finish()
 }
 
-/// Mounts `/graphql` and `/graphiql`.
+/// Mounts `/graphql` (POST, GET, and GET upgraded to a subscription WebSocket) and
+/// `/graphiql`.
 pub fn configure(cfg: &mut web::ServiceConfig, schema: Schema, documents: DocumentCache) {
     cfg.app_data(web::Data::new(schema))
         .app_data(web::Data::new(documents))
+        .route(
+            "/graphql",
+            web::get()
+                .guard(actix_web::guard::fn_guard(|ctx| {
+                    ctx.head()
+                        .headers()
+                        .get(actix_web::http::header::UPGRADE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+                }))
+                .to(ws::subscribe),
+        )
         .route("/graphql", web::post().to(execute))
         .route("/graphql", web::get().to(execute));
     graphiql::configure(cfg);

@@ -42,6 +42,14 @@ pub fn delete(entity: &Entity) -> String {
     format!("delete{}", entity.plural.to_upper_camel_case())
 }
 
+pub fn saved(entity: &Entity) -> String {
+    format!("{}Saved", entity.name)
+}
+
+pub fn deleted(entity: &Entity) -> String {
+    format!("{}Deleted", entity.name)
+}
+
 pub fn where_type(entity: &Entity) -> String {
     format!("{}Where", entity.type_name)
 }
