@@ -119,6 +119,40 @@ impl TestDb {
         })
     }
 
+    /// The same database under a second name, for a second runtime over it; dropping it drops
+    /// nothing (the first one owns the database).
+    pub fn alias(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+            postgres: None,
+        }
+    }
+
+    /// Runs SQL straight at the database, as `psql` or `sqlite3` would, beside the runtime.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection as _;
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("sqlite");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut conn)
+                .await
+                .expect("raw SQL");
+            conn.close().await.expect("close");
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("postgres");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut conn)
+                .await
+                .expect("raw SQL");
+            conn.close().await.expect("close");
+        }
+    }
+
     pub async fn drop_database(&self) {
         if let Some((admin, name)) = &self.postgres
             && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use super::{ChangeHub, View};
 use crate::api::ApiContext;
 use crate::auth::Identity;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, method_not_allowed};
+use crate::model::AppModel;
 
 /// The path of the feed on every port.
 pub const PATH: &str = "/changes";
@@ -25,9 +26,26 @@ pub const MAX_LIMIT: i64 = 1_000;
 
 const PARAMETERS: [&str; 3] = ["after", "limit", "tables"];
 
-/// Mounts `/changes`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(PATH, web::get().to(changes));
+/// Mounts `/changes`, unless a table of the port has that path: its REST routes keep it, and
+/// start-up says the port has no feed.
+pub fn configure(cfg: &mut web::ServiceConfig, model: &AppModel) {
+    if is_mounted(model) {
+        cfg.service(
+            web::resource(PATH)
+                .route(web::get().to(changes))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    method_not_allowed(&req, "GET")
+                })),
+        );
+    }
+}
+
+/// Whether the feed is mounted on a port of this model.
+pub fn is_mounted(model: &AppModel) -> bool {
+    !model
+        .entities
+        .iter()
+        .any(|e| format!("/{}", e.plural) == PATH)
 }
 
 /// What a request asks of the feed.
@@ -51,6 +69,10 @@ async fn changes(req: HttpRequest, ctx: ApiContext) -> Result<HttpResponse, ApiE
     }
     let ask = ask(&req)?;
     let view = View::new(&ctx, ask.tables.as_deref())?;
+    if !ask.stream {
+        // A page shows every change committed before the request, the reader's own included.
+        hub.settle().await;
+    }
     let bounds = hub.bounds().await.map_err(|e| ApiError::internal(&e))?;
     if bounds.expired(ask.after) {
         return Err(ApiError::new(

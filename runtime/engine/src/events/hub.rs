@@ -10,17 +10,18 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{ConnectOptions as _, PgConnection};
 use tokio::sync::{broadcast, watch};
 
 use super::log::{self, Bounds, Change, Log};
-use super::sequencer::{self, CHANNEL};
+use super::pg::{PgWorker, listen};
 use crate::config::EventsConfig;
-use crate::db::{Commits, Database, DbError};
+use crate::db::{Commits, Database, DbError, Dialect, SqliteDb};
 
 /// Changes read from the log at once.
 const PAGE: i64 = 1_000;
+
+/// The longest [`ChangeHub::settle`] waits.
+const SETTLE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Batches a subscriber may fall behind before it reads the log again instead.
 const BACKLOG: usize = 1_024;
@@ -40,6 +41,8 @@ struct Inner {
     batches: broadcast::Sender<Arc<[Arc<Change>]>>,
     /// The newest id handed out.
     head: watch::Sender<i64>,
+    /// Sequencing rounds (PostgreSQL): begun and finished, for [`ChangeHub::settle`].
+    rounds: watch::Sender<(u64, u64)>,
     stopped: watch::Sender<bool>,
 }
 
@@ -51,6 +54,7 @@ impl ChangeHub {
             config: config.clone(),
             batches: broadcast::channel(BACKLOG).0,
             head: watch::channel(0).0,
+            rounds: watch::channel((0, 0)).0,
             stopped: watch::channel(false).0,
         }))
     }
@@ -60,14 +64,12 @@ impl ChangeHub {
     }
 
     /// Starts reading the log (and, on PostgreSQL, sequencing it and listening for other
-    /// processes), and pruning it, on the current Tokio runtime.
+    /// processes) and pruning it, on the current Tokio runtime.
     pub async fn start(&self) -> Result<(), DbError> {
         let newest = self.0.log.bounds().await?.newest.unwrap_or(0);
         self.0.head.send_replace(newest);
         let hub = self.clone();
         tokio::spawn(async move { hub.run().await });
-        let hub = self.clone();
-        tokio::spawn(async move { hub.prune().await });
         Ok(())
     }
 
@@ -83,9 +85,24 @@ impl ChangeHub {
         let _ = stopped.wait_for(|s| *s).await;
     }
 
-    /// The newest change id handed out so far.
-    pub fn head(&self) -> i64 {
-        *self.0.head.borrow()
+    /// Makes every change committed before the call readable in the log: on PostgreSQL it
+    /// waits for a sequencing round that begins after it (a reader then sees its own writes);
+    /// on SQLite the log is written in the writing transaction itself. Gives up after
+    /// [`SETTLE_WITHIN`] (the round failed, say), with what is readable by then.
+    pub async fn settle(&self) {
+        if self.0.log.db().dialect() != Dialect::Postgres {
+            return;
+        }
+        let mut rounds = self.0.rounds.subscribe();
+        let begun = rounds.borrow().0;
+        self.0.log.db().commits().signal();
+        let done = tokio::time::timeout(
+            SETTLE_WITHIN,
+            rounds.wait_for(|(_, finished)| *finished > begun),
+        );
+        if done.await.is_err() {
+            tracing::warn!("the change log's sequencer did not finish a round in time");
+        }
     }
 
     /// A page of the log after `after`.
@@ -109,11 +126,15 @@ impl ChangeHub {
         }
     }
 
+    /// The hub's one task: wakes on this process's commits, other processes' notifications
+    /// (PostgreSQL) and every `events.poll_ms`; sequences (PostgreSQL), reads what is new and
+    /// hands it out; prunes at a quarter of the retention (at least every second, at most
+    /// every minute).
     async fn run(self) {
         let db = self.0.log.db().clone();
         let commits = db.commits().clone();
         let remote = Commits::default();
-        let mut sequencer = None;
+        let mut worker = None;
         if let Database::Postgres(pg) = &db {
             let listener = listen(pg.connect_options().clone(), remote.clone());
             let hub = self.clone();
@@ -123,19 +144,31 @@ impl ChangeHub {
                     () = hub.stopped() => {}
                 }
             });
-            sequencer = Some(Sequencer::new(pg.connect_options().clone()));
+            worker = Some(PgWorker::new(pg.connect_options().clone()));
         }
         let poll = Duration::from_millis(self.0.config.poll_ms);
+        let retention = Duration::from_secs(self.0.config.retention_secs);
+        let prune_every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let mut next_prune = tokio::time::Instant::now();
         let mut stopped = self.0.stopped.subscribe();
         loop {
             let local = tokio::select! {
                 () = commits.wait() => true,
                 () = remote.wait() => false,
                 () = tokio::time::sleep(poll) => true,
+                () = tokio::time::sleep_until(next_prune) => {
+                    self.prune(worker.as_mut()).await;
+                    next_prune = tokio::time::Instant::now() + prune_every;
+                    continue;
+                }
                 _ = stopped.changed() => return,
             };
-            if local && let Some(sequencer) = &mut sequencer {
-                sequencer.step().await;
+            if local && let Some(worker) = &mut worker {
+                self.0.rounds.send_modify(|(begun, _)| *begun += 1);
+                worker.sequence().await;
+                self.0
+                    .rounds
+                    .send_modify(|(begun, finished)| *finished = *begun);
             }
             if let Err(error) = self.read_new().await {
                 tracing::warn!(%error, "reading the change log failed; trying again");
@@ -143,8 +176,14 @@ impl ChangeHub {
         }
     }
 
-    /// Reads every change after the head and hands it out.
+    /// Reads every change after the head and hands it out. With nobody subscribed it only
+    /// moves the head: a subscriber catches up from the log itself.
     async fn read_new(&self) -> Result<(), DbError> {
+        if self.0.batches.receiver_count() == 0 {
+            let newest = self.0.log.bounds().await?.newest.unwrap_or(0);
+            self.0.head.send_replace(newest);
+            return Ok(());
+        }
         loop {
             let head = *self.0.head.borrow();
             let page = self.0.log.after(head, PAGE).await?;
@@ -162,88 +201,21 @@ impl ChangeHub {
         }
     }
 
-    /// Prunes changes past retention, at start and then at a quarter of the retention (at
-    /// least every second, at most every minute).
-    async fn prune(self) {
+    /// Prunes what is past retention: on PostgreSQL on the sequencer's connection, on SQLite on
+    /// one of its own.
+    async fn prune(&self, worker: Option<&mut PgWorker>) {
         let retention = Duration::from_secs(self.0.config.retention_secs);
-        let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let mut stopped = self.0.stopped.subscribe();
-        loop {
-            match log::prune(self.0.log.db(), retention).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::debug!(deleted, "pruned the change log"),
-                Err(error) => tracing::warn!(%error, "pruning the change log failed"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                _ = stopped.changed() => return,
-            }
-        }
-    }
-}
-
-/// Listens for other processes' sequencers, forever; a lost connection is opened again (what
-/// was notified meanwhile is found by the next poll).
-async fn listen(options: sqlx::postgres::PgConnectOptions, remote: Commits) {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with(options);
-    loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::warn!(%error, "listening for changes failed; trying again in 1 s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        let pruned = match (worker, self.0.log.db()) {
+            (Some(worker), _) => worker.prune(retention).await,
+            (None, Database::Sqlite(lite)) => prune_sqlite(lite, retention).await,
+            (None, Database::Postgres(_)) => Ok(0),
         };
-        if let Err(error) = listener.listen(CHANNEL).await {
-            tracing::warn!(%error, "listening for changes failed; trying again in 1 s");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        loop {
-            match listener.recv().await {
-                Ok(_) => remote.signal(),
-                Err(error) => {
-                    tracing::warn!(%error, "the change listener's connection broke; reopening");
-                    remote.signal();
-                    break;
-                }
+        match pruned {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "pruned the change log"),
+            Err(error) => {
+                tracing::warn!(%error, "pruning the change log failed; trying again later")
             }
-        }
-    }
-}
-
-/// The sequencer's own connection, opened again after a failure.
-struct Sequencer {
-    options: sqlx::postgres::PgConnectOptions,
-    conn: Option<PgConnection>,
-}
-
-impl Sequencer {
-    fn new(options: sqlx::postgres::PgConnectOptions) -> Self {
-        Self {
-            options,
-            conn: None,
-        }
-    }
-
-    async fn step(&mut self) {
-        if self.conn.is_none() {
-            match self.options.connect().await {
-                Ok(conn) => self.conn = Some(conn),
-                Err(error) => {
-                    tracing::warn!(%error, "the change sequencer cannot connect; trying again");
-                    return;
-                }
-            }
-        }
-        if let Some(conn) = &mut self.conn
-            && let Err(error) = sequencer::sequence(conn).await
-        {
-            tracing::warn!(%error, "sequencing changes failed; trying again");
-            self.conn = None;
         }
     }
 }
@@ -294,5 +266,25 @@ impl Subscription {
     /// The last id handed out.
     pub fn cursor(&self) -> i64 {
         self.cursor
+    }
+}
+
+/// Prunes the SQLite log on a connection of its own.
+async fn prune_sqlite(lite: &SqliteDb, retention: Duration) -> Result<u64, sqlx::Error> {
+    let sql = log::prune_statement(Dialect::Sqlite);
+    let cutoff = log::cutoff(retention);
+    let mut conn = lite.connect().await?;
+    let mut deleted = 0;
+    loop {
+        let batch = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(&cutoff)
+            .execute(&mut conn)
+            .await?
+            .rows_affected();
+        deleted += batch;
+        if batch < log::PRUNE_BATCH {
+            sqlx::Connection::close(conn).await?;
+            return Ok(deleted);
+        }
     }
 }

@@ -128,61 +128,44 @@ fn page_statement(dialect: Dialect) -> Statement {
     text.into_read(Vec::new())
 }
 
+/// Both ends of the log, each read from the primary key's index (SQLite optimises a lone
+/// `min` or `max`, not the two in one select).
 fn bounds_statement(dialect: Dialect) -> Statement {
     let mut text = Text::new(dialect);
-    text.push_str(match dialect {
-        Dialect::Sqlite => "SELECT json_array(min(id), max(id)) FROM ",
-        Dialect::Postgres => "SELECT json_build_array(min(id), max(id))::text FROM ",
-    });
-    text.push_str(LOG_TABLE);
+    let (call, cast) = match dialect {
+        Dialect::Sqlite => ("json_array", ""),
+        Dialect::Postgres => ("json_build_array", "::text"),
+    };
+    text.push_str(&format!(
+        "SELECT {call}((SELECT min(id) FROM {LOG_TABLE}), (SELECT max(id) FROM {LOG_TABLE})){cast}"
+    ));
     text.into_read(Vec::new())
 }
 
-/// Deletes changes committed more than `retention` ago, a batch at a time, always keeping the
-/// newest (so ids never start again from 1). Answers how many it deleted.
-pub async fn prune(db: &Database, retention: Duration) -> Result<u64, sqlx::Error> {
-    let cutoff = time::OffsetDateTime::now_utc() - retention;
-    let cutoff = cutoff
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let mut deleted = 0;
-    loop {
-        let batch = match db {
-            Database::Sqlite(lite) => {
-                let mut conn = lite.connect().await?;
-                let sql = format!(
-                    "DELETE FROM {LOG_TABLE} WHERE id IN (SELECT id FROM {LOG_TABLE} \
-                     WHERE at < ?1 AND id < (SELECT max(id) FROM {LOG_TABLE}) \
-                     ORDER BY id LIMIT {PRUNE_BATCH})"
-                );
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&cutoff)
-                    .execute(&mut conn)
-                    .await?;
-                sqlx::Connection::close(conn).await?;
-                done.rows_affected()
-            }
-            Database::Postgres(pg) => {
-                let sql = format!(
-                    "DELETE FROM {LOG_TABLE} WHERE id IN (SELECT id FROM {LOG_TABLE} \
-                     WHERE at < $1::timestamptz AND id < (SELECT max(id) FROM {LOG_TABLE}) \
-                     ORDER BY id LIMIT {PRUNE_BATCH})"
-                );
-                let mut conn = sqlx::ConnectOptions::connect(pg.connect_options()).await?;
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&cutoff)
-                    .execute(&mut conn)
-                    .await?;
-                sqlx::Connection::close(conn).await?;
-                done.rows_affected()
-            }
-        };
-        deleted += batch;
-        if batch < PRUNE_BATCH {
-            return Ok(deleted);
-        }
-    }
+/// The statement that deletes a batch of changes committed before its one parameter (RFC 3339
+/// text), always keeping the newest (so ids never start again from 1). Commit times grow with
+/// ids (one writer on SQLite, one sequencer on PostgreSQL), so a batch is the oldest changes up
+/// to the last one past retention among them: no index on the time, no scan beyond a batch.
+/// Run until it deletes fewer than [`PRUNE_BATCH`].
+pub fn prune_statement(dialect: Dialect) -> String {
+    let param = match dialect {
+        Dialect::Sqlite => "?1",
+        Dialect::Postgres => "$1::timestamptz",
+    };
+    format!(
+        "DELETE FROM {LOG_TABLE} WHERE id <= (\
+           SELECT max(id) FROM (SELECT id, at FROM {LOG_TABLE} ORDER BY id LIMIT {PRUNE_BATCH}) b \
+           WHERE b.at < {param}) \
+         AND id < (SELECT max(id) FROM {LOG_TABLE})"
+    )
 }
 
-/// Changes deleted per statement while pruning.
-const PRUNE_BATCH: u64 = 10_000;
+/// The commit time before which changes are past `retention`, as [`prune_statement`] takes it.
+pub fn cutoff(retention: Duration) -> String {
+    (time::OffsetDateTime::now_utc() - retention)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Changes looked at per delete while pruning.
+pub const PRUNE_BATCH: u64 = 10_000;

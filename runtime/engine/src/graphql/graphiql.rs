@@ -1,5 +1,6 @@
 //! GraphiQL at `/graphiql`, with its scripts and styles served by the runtime itself (vendored
-//! under `assets/graphiql`, gzip-encoded), so it works with no internet.
+//! under `assets/graphiql`, gzip-encoded), so it works with no internet. Subscriptions run over
+//! the WebSocket of `/graphql` (the bundle carries the `graphql-ws` client).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -43,7 +44,10 @@ const PAGE: &str = r#"<!doctype html>
 <body>
   <div id="graphiql">Loading GraphiQL...</div>
   <script>
-    const fetcher = GraphiQL.createFetcher({ url: window.location.origin + "/graphql" });
+    const fetcher = GraphiQL.createFetcher({
+      url: window.location.origin + "/graphql",
+      subscriptionUrl: (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/graphql",
+    });
     ReactDOM.createRoot(document.getElementById("graphiql"))
       .render(React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true }));
   </script>

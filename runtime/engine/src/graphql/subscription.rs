@@ -143,7 +143,15 @@ async fn follow<'a>(
             }
             after
         }
-        _ => hub.head(),
+        // From now: every change committed before the subscription is behind it.
+        _ => {
+            hub.settle().await;
+            hub.bounds()
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .newest
+                .unwrap_or(0)
+        }
     };
     let state = Follow {
         view: View::new(&api, Some(&entity.plural))?,

@@ -11,13 +11,13 @@ use std::sync::atomic::Ordering;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::dynamic::Schema;
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::{Data, Executor, Request, Response};
 use async_graphql_actix_web::GraphQLSubscription;
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
 use super::documents::DocumentCache;
-use super::errors::to_graphql;
+use super::errors::{self, to_graphql};
 use super::http::check_document;
 use super::subscription::LastChange;
 use crate::api::ApiContext;
@@ -36,7 +36,7 @@ impl Executor for Checked {
     async fn execute(&self, request: Request) -> Response {
         match self.prepare(request) {
             Ok(request) => self.schema.execute(request).await,
-            Err(refused) => refused,
+            Err(error) => refused(error),
         }
     }
 
@@ -47,13 +47,17 @@ impl Executor for Checked {
     ) -> BoxStream<'static, Response> {
         let request = match self.prepare(request) {
             Ok(request) => request,
-            Err(refused) => return futures_util::stream::once(async { refused }).boxed(),
+            Err(error) => {
+                let response = refused(error);
+                return futures_util::stream::once(async { response }).boxed();
+            }
         };
         let last = LastChange::default();
         let slot = last.0.clone();
         self.schema
             .execute_stream_with_session_data(request.data(last), session_data.unwrap_or_default())
             .map(move |mut response| {
+                errors::classify(&mut response);
                 if response.errors.is_empty() {
                     let id = slot.load(Ordering::Relaxed);
                     response.extensions.insert(
@@ -68,17 +72,19 @@ impl Executor for Checked {
 }
 
 impl Checked {
-    /// The request with its parsed document, or the response refusing it.
-    fn prepare(&self, mut request: Request) -> Result<Request, Response> {
-        let refused = |error: ApiError| {
-            Response::from_errors(vec![ServerError::from(
-                to_graphql(error).into_server_error(async_graphql::Pos::default()),
-            )])
-        };
-        check_document(&request, self.max_nesting).map_err(refused)?;
-        self.documents.prepare(&mut request).map_err(refused)?;
+    /// The request with its parsed document, or the error refusing it.
+    fn prepare(&self, mut request: Request) -> Result<Request, ApiError> {
+        check_document(&request, self.max_nesting)?;
+        self.documents.prepare(&mut request)?;
         Ok(request)
     }
+}
+
+/// The response refusing a document before execution.
+fn refused(error: ApiError) -> Response {
+    Response::from_errors(vec![
+        to_graphql(error).into_server_error(async_graphql::Pos::default()),
+    ])
 }
 
 /// Upgrades `GET /graphql` to a subscription WebSocket.

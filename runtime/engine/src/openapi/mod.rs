@@ -7,6 +7,7 @@
 //! routes. [`serve`] answers it at `/documentation/json` and `/documentation/yaml` with Swagger UI
 //! at `/documentation`; `runtime openapi` prints it without binding a port.
 
+mod changes;
 mod params;
 mod responses;
 mod route_doc;
@@ -56,13 +57,15 @@ pub enum DocumentError {
     },
 }
 
-/// Builds the document of `model`, with the own routes of `apps` (the apps behind the listener).
-/// A `secured` API (auth on) declares the bearer scheme and every operation's 401 and 403.
+/// Builds the document of `model`, with the own routes of `apps` (the apps behind the listener)
+/// and, with `events` on, the change feed. A `secured` API (auth on) declares the bearer scheme
+/// and every operation's 401 and 403.
 pub fn document(
     model: &AppModel,
     apps: &[&App],
     limits: &LimitsConfig,
     secured: bool,
+    events: bool,
 ) -> Result<OpenApi, DocumentError> {
     let mut generated: Vec<Route> = Vec::new();
     let mut components = ComponentsBuilder::new().schema(schema::ERROR, schema::error());
@@ -77,6 +80,12 @@ pub fn document(
     }
     for (name, response) in responses::error_components() {
         components = components.response(name, response);
+    }
+    if events {
+        generated.push(changes::route());
+        for (name, schema) in changes::schemas(model) {
+            components = components.schema(name, schema);
+        }
     }
 
     let mut custom: Vec<Route> = Vec::new();
@@ -143,6 +152,14 @@ pub fn document(
                     .build(),
             );
         }
+    }
+    if events {
+        tags.push(
+            TagBuilder::new()
+                .name(changes::TAG)
+                .description(Some("the committed changes of these tables: `/changes`"))
+                .build(),
+        );
     }
     let tables: Vec<&str> = model.entities.iter().map(|e| e.table.as_str()).collect();
     let info = InfoBuilder::new()

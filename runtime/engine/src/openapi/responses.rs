@@ -9,13 +9,14 @@ use super::schema;
 use crate::error::ErrorCode;
 
 /// The statuses an error can answer with, with the name of their response component.
-const ERROR_RESPONSES: [(u16, &str); 10] = [
+const ERROR_RESPONSES: [(u16, &str); 11] = [
     (400, "BadRequest"),
     (401, "Unauthorized"),
     (403, "Forbidden"),
     (404, "NotFound"),
     (405, "MethodNotAllowed"),
     (409, "Conflict"),
+    (410, "Gone"),
     (413, "PayloadTooLarge"),
     (415, "UnsupportedMediaType"),
     (422, "UnprocessableEntity"),

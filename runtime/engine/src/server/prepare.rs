@@ -47,7 +47,13 @@ impl PreparedApi {
         limits: &LimitsConfig,
         secured: bool,
     ) -> Result<utoipa::openapi::OpenApi, openapi::DocumentError> {
-        openapi::document(self.context.model(), &self.apps(), limits, secured)
+        openapi::document(
+            self.context.model(),
+            &self.apps(),
+            limits,
+            secured,
+            self.context.events().is_some() && events::feed::is_mounted(self.context.model()),
+        )
     }
 
     /// The apps whose own routes this listener serves.

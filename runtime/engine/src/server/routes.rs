@@ -48,7 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, served: &ServedApi) {
     }
     openapi::serve::configure(cfg, &served.documentation);
     graphql::configure(cfg, served.graphql.clone(), served.documents.clone());
-    events::feed::configure(cfg);
+    events::feed::configure(cfg, model);
     rest::configure(cfg, model, &mut below_tables);
 }
 

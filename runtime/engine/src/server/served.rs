@@ -14,10 +14,10 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
 use crate::config::CorsConfig;
-use crate::graphql;
 use crate::openapi::Documentation;
 use crate::ops::metrics::Metrics;
 use crate::ops::request::Edge;
+use crate::{events, graphql};
 
 /// One listener's API, ready for [`super::app`].
 #[derive(Clone)]
@@ -50,6 +50,13 @@ impl ServedApi {
         let edge = (metrics.is_some() || log.request_ids || log.requests)
             .then(|| web::Data::new(Edge::new(&api.name, metrics, log.request_ids, log.requests)));
         let model = api.context.model();
+        if api.context.events().is_some() && !events::feed::is_mounted(model) {
+            tracing::warn!(
+                app = %api.name,
+                "a table's REST path is {}: this port serves the table there, not the change feed",
+                events::feed::PATH
+            );
+        }
         let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
         let document = api.document(config.limits(), authenticator.is_some())?;

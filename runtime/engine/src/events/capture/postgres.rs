@@ -45,7 +45,6 @@ fn schema_sql() -> String {
          CREATE TABLE IF NOT EXISTS {LOG_TABLE} (\
            id bigint PRIMARY KEY, tbl text NOT NULL, op text NOT NULL, key jsonb NOT NULL, \
            row jsonb, at timestamptz NOT NULL);
-         CREATE INDEX IF NOT EXISTS {LOG_TABLE}_at ON {LOG_TABLE} (at);
          CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
          BEGIN
            INSERT INTO {INBOX_TABLE} (tbl, op, key, row)

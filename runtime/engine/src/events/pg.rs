@@ -1,0 +1,113 @@
+//! The change log's own PostgreSQL connections: the listener that wakes the hub when another
+//! process's sequencer has moved changes into the log, and the worker connection that sequences
+//! (see [`super::sequencer`]) and prunes. Both are taken out of `database.max_connections`
+//! ([`super::PG_CONNECTIONS`]) and opened again after a failure.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{ConnectOptions as _, PgConnection};
+
+use super::log;
+use super::sequencer::{self, CHANNEL};
+use crate::db::{Commits, Dialect};
+
+/// Listens for other processes' sequencers, forever; a lost connection is opened again (what
+/// was notified meanwhile is found by the next poll).
+pub async fn listen(options: PgConnectOptions, remote: Commits) {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(options);
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "listening for changes failed; trying again in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(CHANNEL).await {
+            tracing::warn!(%error, "listening for changes failed; trying again in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(_) => remote.signal(),
+                Err(error) => {
+                    tracing::warn!(%error, "the change listener's connection broke; reopening");
+                    remote.signal();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The connection that sequences and prunes.
+pub struct PgWorker {
+    options: PgConnectOptions,
+    conn: Option<PgConnection>,
+}
+
+impl PgWorker {
+    pub fn new(options: PgConnectOptions) -> Self {
+        Self {
+            options,
+            conn: None,
+        }
+    }
+
+    /// Moves what the inbox holds into the log; a failure is logged, and the next round tries
+    /// again on a new connection.
+    pub async fn sequence(&mut self) {
+        let Some(conn) = self.connection().await else {
+            return;
+        };
+        if let Err(error) = sequencer::sequence(conn).await {
+            tracing::warn!(%error, "sequencing changes failed; trying again");
+            self.conn = None;
+        }
+    }
+
+    /// Deletes the changes past `retention`; answers how many.
+    pub async fn prune(&mut self, retention: Duration) -> Result<u64, sqlx::Error> {
+        let Some(conn) = self.connection().await else {
+            return Ok(0);
+        };
+        let sql = log::prune_statement(Dialect::Postgres);
+        let cutoff = log::cutoff(retention);
+        let mut deleted = 0;
+        loop {
+            let batch = match sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&cutoff)
+                .execute(&mut *conn)
+                .await
+            {
+                Ok(done) => done.rows_affected(),
+                Err(error) => {
+                    self.conn = None;
+                    return Err(error);
+                }
+            };
+            deleted += batch;
+            if batch < log::PRUNE_BATCH {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    async fn connection(&mut self) -> Option<&mut PgConnection> {
+        if self.conn.is_none() {
+            match self.options.connect().await {
+                Ok(conn) => self.conn = Some(conn),
+                Err(error) => {
+                    tracing::warn!(%error, "the change log cannot connect; trying again");
+                    return None;
+                }
+            }
+        }
+        self.conn.as_mut()
+    }
+}
