@@ -453,3 +453,39 @@ both!(browsers_may_send_the_conditions_and_read_the_etag, config: cors, |app| {
     let exposed = simple.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
     assert!(exposed.contains("etag"), "{exposed}");
 });
+
+both!(the_documents_describe_the_conditions, |app| {
+    let document = app.get("products", "/documentation/json").await.body;
+    let item = &document["paths"]["/products/{id}"];
+    let header_names = |operation: &Value| -> Vec<String> {
+        operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let get = &item["get"];
+    assert_eq!(header_names(get), ["If-None-Match"]);
+    assert!(get["responses"]["200"]["headers"]["ETag"].is_object());
+    assert!(get["responses"]["304"]["headers"]["ETag"].is_object());
+    assert!(get["responses"]["304"].get("content").is_none());
+    for method in ["put", "patch", "delete"] {
+        let operation = &item[method];
+        assert_eq!(header_names(operation), ["If-Match"], "{method}");
+        assert_eq!(
+            operation["responses"]["412"]["$ref"], "#/components/responses/PreconditionFailed",
+            "{method}"
+        );
+        let tagged = operation["responses"]["200"]["headers"]["ETag"].is_object();
+        assert_eq!(tagged, method != "delete", "{method}");
+    }
+    let failed = &document["components"]["responses"]["PreconditionFailed"];
+    assert!(
+        failed["description"]
+            .as_str()
+            .unwrap()
+            .contains("PRECONDITION_FAILED")
+    );
+});
