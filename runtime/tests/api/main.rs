@@ -12,6 +12,7 @@ mod concurrent_writes;
 mod connection_ceiling;
 mod custom_routes;
 mod errors;
+mod etag;
 mod events;
 mod fuzz;
 mod graphql;

@@ -22,7 +22,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::events::ChangeHub;
 use crate::model::AppModel;
 use crate::ops::metrics::StatementMetrics;
-use crate::query::{Condition, Filter, Op, Operand, Operation, Value, bounds, coerce_json};
+use crate::query::{Condition, Filter, Op, Operand, Operation, Select, Value, bounds, coerce_json};
 use crate::sql;
 
 /// One app's API as one caller reaches it. Cheap to clone. Handlers of apps' own routes take it
@@ -264,8 +264,13 @@ impl ApiContext {
     /// The statement of an operation, counted; refused when it would bind more values than the
     /// database accepts (only an app's own code can build one: the request limits stay below).
     fn statement(&self, operation: &Operation) -> Result<Statement, ApiError> {
+        let statement = sql::build(self.model(), self.shared.db.dialect(), operation);
+        self.counted(statement, operation)
+    }
+
+    /// A statement built for `operation`, counted, or refused as [`ApiContext::statement`] says.
+    fn counted(&self, statement: Statement, operation: &Operation) -> Result<Statement, ApiError> {
         let dialect = self.shared.db.dialect();
-        let statement = sql::build(self.model(), dialect, operation);
         if statement.params.len() > dialect.max_params() {
             return Err(ApiError::new(
                 ErrorCode::TooManyValues,
@@ -384,6 +389,32 @@ impl ApiContext {
         bounds::check(operation, self.limits())?;
         let Authorized { operation, check } = authorize(self.model(), &self.caller, operation)?;
         self.write_in(tx, &operation, check).await
+    }
+
+    /// Refuses an operation the caller's rules do not allow, as running it would, without
+    /// running it.
+    pub fn permits(&self, operation: &Operation) -> Result<(), ApiError> {
+        authorize(self.model(), &self.caller, operation).map(drop)
+    }
+
+    /// Reads one row inside a transaction, under the caller's rules as [`ApiContext::run_in`]
+    /// reads it, and locks it until the transaction ends ([`sql::build_locking`]): no other
+    /// transaction changes or deletes it before this one writes it or ends.
+    pub async fn read_locked_in(
+        &self,
+        tx: &mut Transaction,
+        select: Select,
+    ) -> Result<Option<JsonRow>, ApiError> {
+        let operation = Operation::One { select };
+        bounds::check(&operation, self.limits())?;
+        let Authorized { operation, .. } = authorize(self.model(), &self.caller, &operation)?;
+        let dialect = self.shared.db.dialect();
+        let statement = sql::build_locking(self.model(), dialect, &operation);
+        let statement = self.counted(statement, &operation)?;
+        let started = Instant::now();
+        let answer = tx.fetch_json(&statement).await;
+        self.shared.statements.took(kind(&operation), started);
+        answer.map_err(|e| self.explain(e, &operation))
     }
 
     /// Starts a transaction; it rolls back unless committed with [`ApiContext::commit`].

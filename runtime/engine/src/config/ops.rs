@@ -76,15 +76,23 @@ impl Default for CorsConfig {
             allowed_methods: ["GET", "POST", "PUT", "PATCH", "DELETE"]
                 .map(String::from)
                 .to_vec(),
-            allowed_headers: ["authorization", "content-type", "accept", "x-request-id"]
-                .map(String::from)
-                .to_vec(),
+            allowed_headers: [
+                "authorization",
+                "content-type",
+                "accept",
+                "x-request-id",
+                "if-match",
+                "if-none-match",
+            ]
+            .map(String::from)
+            .to_vec(),
             expose_headers: [
                 "x-total-count",
                 "x-start-after",
                 "x-end-before",
                 "x-request-id",
                 "location",
+                "etag",
             ]
             .map(String::from)
             .to_vec(),

@@ -1,6 +1,7 @@
 //! Path and query parameters of the generated routes, following the grammar of
 //! [`crate::rest::params`]: `where.<field>.<op>`, `where.or`, `orderby.<field>`, `fields`,
-//! `limit`, `offset`, `totalCount`, `cursor`, `startAfter`, `endBefore`.
+//! `limit`, `offset`, `totalCount`, `cursor`, `startAfter`, `endBefore`; and the conditional
+//! request headers of the item routes, `If-Match` and `If-None-Match`.
 
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -14,6 +15,8 @@ use crate::query::Op;
 
 /// `base64url` without padding: the cursors of `X-Start-After` and `X-End-Before`.
 const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// One entity tag of `If-Match` or `If-None-Match`: quoted, optionally weak (`W/`).
+const ENTITY_TAG: &str = r#"(W/)?"[!#-~\u0080-\u00ff]*""#;
 
 fn query(name: impl Into<String>, description: impl Into<String>, schema: Schema) -> Parameter {
     ParameterBuilder::new()
@@ -57,6 +60,46 @@ pub fn path_key(entity: &Entity, name: &str) -> Option<Parameter> {
             .schema(Some(schema::value(key, Carrier::Query)))
             .build(),
     )
+}
+
+/// `If-None-Match` of an item `GET`.
+pub fn if_none_match() -> Parameter {
+    condition_header(
+        "If-None-Match",
+        "answer 304 Not Modified, with no body, while the row's `ETag` is one of these tags \
+         (compared weakly: `W/` is ignored), or for `*` while the row exists",
+    )
+}
+
+/// `If-Match` of an item `PUT`, `PATCH` or `DELETE`.
+pub fn if_match() -> Parameter {
+    condition_header(
+        "If-Match",
+        "write only while the row exists and its `ETag` is one of these tags (compared \
+         strongly: a weak `W/` tag never matches), or for `*` while it exists; otherwise 412 \
+         `PRECONDITION_FAILED` and nothing is written",
+    )
+}
+
+/// A conditional request header: `*` or a comma-separated list of entity tags, empty list
+/// elements allowed (RFC 9110 §5.6.1), as [`crate::rest`] parses it.
+fn condition_header(name: &str, description: &str) -> Parameter {
+    let ows = r"[ \t]*";
+    let pattern = format!(
+        r"^{ows}(\*|({ows},)*{ows}{ENTITY_TAG}({ows},({ows},)*{ows}{ENTITY_TAG})*({ows},)*){ows}$"
+    );
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .build(),
+        )))
+        .build()
 }
 
 /// `fields`: which fields each row carries.

@@ -1,7 +1,7 @@
 //! Responses: the shared error responses (one component per status, each with the error body
 //! and the codes it carries), and the success responses with their headers.
 
-use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
@@ -9,7 +9,7 @@ use super::schema;
 use crate::error::ErrorCode;
 
 /// The statuses an error can answer with, with the name of their response component.
-const ERROR_RESPONSES: [(u16, &str); 11] = [
+const ERROR_RESPONSES: [(u16, &str); 12] = [
     (400, "BadRequest"),
     (401, "Unauthorized"),
     (403, "Forbidden"),
@@ -17,6 +17,7 @@ const ERROR_RESPONSES: [(u16, &str); 11] = [
     (405, "MethodNotAllowed"),
     (409, "Conflict"),
     (410, "Gone"),
+    (412, "PreconditionFailed"),
     (413, "PayloadTooLarge"),
     (415, "UnsupportedMediaType"),
     (422, "UnprocessableEntity"),
@@ -79,6 +80,29 @@ pub fn ok(description: impl Into<String>, body: impl Into<RefOr<Schema>>) -> Res
     ResponseBuilder::new()
         .description(description)
         .content("application/json", json(body))
+}
+
+/// The `ETag` header of a row: its version, as `If-Match` and `If-None-Match` name it.
+pub fn etag(description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r#"^"[0-9a-f]{32}"$"#))
+                .build(),
+        ))
+        .description(Some(description))
+        .build()
+}
+
+/// `304` of an item `GET` whose `If-None-Match` matches the row.
+pub fn not_modified() -> Response {
+    ResponseBuilder::new()
+        .description(
+            "Not Modified: `If-None-Match` names the row's current `ETag` (or is `*`); no body",
+        )
+        .header("ETag", etag("the row's current version"))
+        .build()
 }
 
 /// A page of a list, with its count and cursor headers.

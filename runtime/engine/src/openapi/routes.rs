@@ -30,9 +30,10 @@ pub struct Route {
 const READ_ERRORS: &[u16] = &[400, 503];
 const ITEM_READ_ERRORS: &[u16] = &[400, 404, 503];
 const WRITE_ERRORS: &[u16] = &[400, 409, 413, 415, 422, 503];
-const ITEM_WRITE_ERRORS: &[u16] = &[400, 404, 409, 413, 415, 422, 503];
+const UPSERT_ERRORS: &[u16] = &[400, 409, 412, 413, 415, 422, 503];
+const ITEM_WRITE_ERRORS: &[u16] = &[400, 404, 409, 412, 413, 415, 422, 503];
 const DELETE_ERRORS: &[u16] = &[400, 422, 503];
-const ITEM_DELETE_ERRORS: &[u16] = &[400, 404, 422, 503];
+const ITEM_DELETE_ERRORS: &[u16] = &[400, 404, 412, 422, 503];
 
 /// Every generated route of the entity at `index`.
 pub fn entity_routes(model: &AppModel, index: usize, limits: &LimitsConfig) -> Vec<Route> {
@@ -127,6 +128,14 @@ pub fn entity_routes(model: &AppModel, index: usize, limits: &LimitsConfig) -> V
     let item = format!("/{}/{{id}}", entity.plural);
     let key_name = entity.fields[key].name.to_upper_camel_case();
     let the_row = || schema::reference(&row);
+    let written = |description: String| {
+        responses::ok(description, the_row())
+            .header(
+                "ETag",
+                responses::etag("the written row's version, as a `GET` of it answers it"),
+            )
+            .build()
+    };
     routes.push(Route {
         path: item.clone(),
         method: HttpMethod::Get,
@@ -134,13 +143,26 @@ pub fn entity_routes(model: &AppModel, index: usize, limits: &LimitsConfig) -> V
             entity,
             format!("get{ty}By{key_name}"),
             format!("Get one {}", entity.name),
-            vec![path_key.clone(), params::fields(entity)],
+            vec![
+                path_key.clone(),
+                params::fields(entity),
+                params::if_none_match(),
+            ],
             ITEM_READ_ERRORS,
         )
         .response(
             "200",
-            responses::ok(format!("the {}", entity.name), the_row()).build(),
+            responses::ok(format!("the {}", entity.name), the_row())
+                .header(
+                    "ETag",
+                    responses::etag(
+                        "the row's version (not with `fields`): a hash of the row as this \
+                         route answers it, for `If-Match` and `If-None-Match`",
+                    ),
+                )
+                .build(),
         )
+        .response("304", responses::not_modified())
         .build(),
     });
     if entity.is_writable() {
@@ -154,14 +176,11 @@ pub fn entity_routes(model: &AppModel, index: usize, limits: &LimitsConfig) -> V
                     "Insert the {}, or update the fields the body names when it exists",
                     entity.name
                 ),
-                vec![path_key.clone()],
-                WRITE_ERRORS,
+                vec![path_key.clone(), params::if_match()],
+                UPSERT_ERRORS,
             )
             .request_body(Some(body(schema::reference(&schema::input_name(entity)))))
-            .response(
-                "200",
-                responses::ok(format!("the stored {}", entity.name), the_row()).build(),
-            )
+            .response("200", written(format!("the stored {}", entity.name)))
             .build(),
         });
         routes.push(Route {
@@ -171,14 +190,11 @@ pub fn entity_routes(model: &AppModel, index: usize, limits: &LimitsConfig) -> V
                 entity,
                 format!("patch{ty}"),
                 format!("Update the fields of the {} the body names", entity.name),
-                vec![path_key.clone()],
+                vec![path_key.clone(), params::if_match()],
                 ITEM_WRITE_ERRORS,
             )
             .request_body(Some(body(schema::reference(&schema::patch_name(entity)))))
-            .response(
-                "200",
-                responses::ok(format!("the updated {}", entity.name), the_row()).build(),
-            )
+            .response("200", written(format!("the updated {}", entity.name)))
             .build(),
         });
         routes.push(Route {
@@ -188,7 +204,7 @@ pub fn entity_routes(model: &AppModel, index: usize, limits: &LimitsConfig) -> V
                 entity,
                 format!("delete{ty}"),
                 format!("Delete the {}", entity.name),
-                vec![path_key.clone()],
+                vec![path_key.clone(), params::if_match()],
                 ITEM_DELETE_ERRORS,
             )
             .response(

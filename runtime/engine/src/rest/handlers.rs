@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 
 use super::body;
 use super::params::{self, Accepts, CursorStart, Params};
+use super::precondition::{self, Guard};
 use crate::api::ApiContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{Entity, RelationKind};
@@ -37,12 +38,51 @@ fn path_key(req: &HttpRequest, entity: &Entity) -> Result<(usize, Value), ApiErr
     Ok((key, coerce_text(&entity.fields[key], raw)?))
 }
 
-fn not_found(entity: &Entity, req: &HttpRequest) -> ApiError {
+/// The row of an item route in the product's words: `product with key 2`.
+fn row_name(entity: &Entity, req: &HttpRequest) -> String {
     let id = req.match_info().get("id").unwrap_or_default();
+    format!("{} with key {id}", entity.name)
+}
+
+fn not_found(entity: &Entity, req: &HttpRequest) -> ApiError {
     ApiError::new(
         ErrorCode::NotFound,
-        format!("{} with key {id} not found", entity.name),
+        format!("{} not found", row_name(entity, req)),
     )
+}
+
+/// The read of `GET /<plural>/{id}`: the row with the key, with `fields` or else every field the
+/// caller may read.
+fn item_select(
+    ctx: &ApiContext,
+    index: usize,
+    key: usize,
+    id: Value,
+    fields: Option<Vec<usize>>,
+) -> Select {
+    let mut select = Select::all_fields(index, 0);
+    select.fields = fields.unwrap_or_else(|| ctx.readable_fields(index));
+    select.filter = Filter::eq(key, id);
+    select
+}
+
+/// The request's `If-Match` on the row of an item write, expecting the row as the caller's
+/// `GET` reads it; `None` without the header.
+fn guard(
+    req: &HttpRequest,
+    ctx: &ApiContext,
+    index: usize,
+    key: usize,
+    id: &Value,
+) -> Result<Option<Guard>, ApiError> {
+    let Some(condition) = precondition::if_match(req)? else {
+        return Ok(None);
+    };
+    Ok(Some(Guard {
+        condition,
+        row: item_select(ctx, index, key, id.clone(), None),
+        name: row_name(entity(ctx, index), req),
+    }))
 }
 
 /// The one object of a written-rows array, or `None` when nothing was written.
@@ -152,16 +192,21 @@ pub async fn list(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     respond_list(&ctx, index, params, None, None, &req).await
 }
 
-/// `GET /<plural>/{id}`
+/// `GET /<plural>/{id}`: the row, with its `ETag` unless `fields` picks some of its fields;
+/// 304 when `If-None-Match` names that tag (or is `*`).
 pub async fn get(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     let params = params::parse(req.query_string(), entity, Accepts::One, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
-    let mut select = Select::all_fields(index, 0);
-    select.fields = params.fields.unwrap_or_else(|| ctx.readable_fields(index));
-    select.filter = Filter::eq(key, id);
+    let if_none_match = precondition::if_none_match(&req)?;
+    let whole_row = params.fields.is_none();
+    let select = item_select(&ctx, index, key, id, params.fields);
     match ctx.run(&Operation::One { select }).await? {
-        Some(row) => Ok(json_response(actix_web::http::StatusCode::OK, row.json)),
+        Some(row) => Ok(precondition::read_reply(
+            row.json,
+            whole_row,
+            if_none_match.as_ref(),
+        )),
         None => Err(not_found(entity, &req)),
     }
 }
@@ -253,11 +298,13 @@ fn key_in_body_matches(
     }
 }
 
-/// `PUT /<plural>/{id}`: inserts the row, or updates the fields the body names.
+/// `PUT /<plural>/{id}`: inserts the row, or updates the fields the body names; with `If-Match`,
+/// only an existing row of that version. Answers the row with its `ETag`.
 pub async fn upsert(req: HttpRequest, payload: Payload, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
+    let guard = guard(&req, &ctx, index, key, &id)?;
     let json = body::read_json(&req, payload, &ctx).await?;
     let preset = ctx.preset_fields(index);
     let mut values = row_values(
@@ -276,16 +323,18 @@ pub async fn upsert(req: HttpRequest, payload: Payload, ctx: ApiContext, index: 
         filter: Filter::all(),
         returning: ctx.readable_fields(index),
     };
-    let json = ctx.rows(&operation).await?;
+    let json = precondition::write(&ctx, guard, &operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
-    Ok(json_response(actix_web::http::StatusCode::OK, object))
+    Ok(precondition::written_reply(object))
 }
 
-/// `PATCH /<plural>/{id}`: updates the fields the body names.
+/// `PATCH /<plural>/{id}`: updates the fields the body names; with `If-Match`, only in the row
+/// of that version. Answers the row with its `ETag`.
 pub async fn patch(req: HttpRequest, payload: Payload, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
+    let guard = guard(&req, &ctx, index, key, &id)?;
     let json = body::read_json(&req, payload, &ctx).await?;
     let values = row_values(entity, body::object(&json)?, RowUse::Update)?;
     key_in_body_matches(entity, &values, key, &id)?;
@@ -295,22 +344,24 @@ pub async fn patch(req: HttpRequest, payload: Payload, ctx: ApiContext, index: u
         values,
         returning: ctx.readable_fields(index),
     };
-    let json = ctx.rows(&operation).await?;
+    let json = precondition::write(&ctx, guard, &operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
-    Ok(json_response(actix_web::http::StatusCode::OK, object))
+    Ok(precondition::written_reply(object))
 }
 
-/// `DELETE /<plural>/{id}`: answers the deleted row.
+/// `DELETE /<plural>/{id}`: answers the deleted row; with `If-Match`, deletes only the row of
+/// that version.
 pub async fn delete(req: HttpRequest, ctx: ApiContext, index: usize) -> Reply {
     let entity = entity(&ctx, index);
     params::parse(req.query_string(), entity, Accepts::Nothing, ctx.limits())?;
     let (key, id) = path_key(&req, entity)?;
+    let guard = guard(&req, &ctx, index, key, &id)?;
     let operation = Operation::Delete {
         entity: index,
         filter: Filter::eq(key, id),
         returning: ctx.readable_fields(index),
     };
-    let json = ctx.rows(&operation).await?;
+    let json = precondition::write(&ctx, guard, &operation).await?;
     let object = single(&json).ok_or_else(|| not_found(entity, &req))?;
     Ok(json_response(actix_web::http::StatusCode::OK, object))
 }

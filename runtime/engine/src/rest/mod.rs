@@ -5,10 +5,10 @@
 //! POST   /<plural>                 create one (201 + Location) or many (array body)
 //! PUT    /<plural>?where...        bulk update (a filter is required)
 //! DELETE /<plural>?where...        bulk delete (a filter is required)
-//! GET    /<plural>/{id}            one row
-//! PUT    /<plural>/{id}            upsert
-//! PATCH  /<plural>/{id}            partial update
-//! DELETE /<plural>/{id}            delete, answering the row
+//! GET    /<plural>/{id}            one row, with its ETag (If-None-Match: 304)
+//! PUT    /<plural>/{id}            upsert (If-Match: only that version)
+//! PATCH  /<plural>/{id}            partial update (If-Match: only that version)
+//! DELETE /<plural>/{id}            delete, answering the row (If-Match: only that version)
 //! GET    /<plural>/{id}/<relation> many-to-one object or one-to-many list
 //! ```
 //!
@@ -16,9 +16,11 @@
 //! exist for tables with a single-column primary key.
 
 pub(crate) mod body;
+mod etag;
 mod handlers;
 mod json;
 pub mod params;
+mod precondition;
 
 use std::collections::HashMap;
 

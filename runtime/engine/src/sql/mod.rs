@@ -33,58 +33,25 @@ use crate::query::{Operation, Value};
 
 /// Builds the statement for an operation.
 pub fn build(model: &AppModel, dialect: Dialect, operation: &Operation) -> Statement {
-    let mut builder = Builder {
-        model,
-        dialect,
-        text: Text::new(dialect),
-        params: Vec::new(),
-        aliases: 0,
-        per_row: false,
-        shape: Shape::Read,
-    };
-    match operation {
-        Operation::List {
-            select,
-            count,
-            parent,
-        } => builder.list(select, *count, parent.as_ref()),
-        Operation::One { select } => builder.one(select),
-        Operation::Count { entity, filter } => {
-            builder.text.push_str("SELECT CAST(");
-            builder.count_expr(&model.entities[*entity], filter);
-            builder.text.push_str(" AS TEXT)");
-        }
-        Operation::Insert {
-            entity,
-            rows,
-            returning,
-        } => builder.insert(*entity, rows, returning),
-        Operation::Upsert {
-            entity,
-            key_field,
-            values,
-            filter,
-            returning,
-        } => builder.upsert(*entity, *key_field, values, filter, returning),
-        Operation::Update {
-            entity,
-            filter,
-            values,
-            returning,
-        } => builder.update(*entity, filter, values, returning),
-        Operation::Delete {
-            entity,
-            filter,
-            returning,
-        } => builder.delete(*entity, filter, returning),
+    let mut builder = Builder::new(model, dialect);
+    builder.operation(operation);
+    builder.finish()
+}
+
+/// Builds the statement for an operation like [`build`], except that on PostgreSQL a single-row
+/// read ([`Operation::One`]) also locks the row it answers until its transaction ends
+/// (`SELECT ... FOR UPDATE`): a transaction that reads a row to decide whether to write it
+/// (`If-Match`) then writes the very version it read, and a concurrent one doing the same waits
+/// and then reads the version this one wrote. Other operations are built as [`build`] builds
+/// them. SQLite has no row locks and needs none: its transactions hold the database's write lock
+/// from their start (`BEGIN IMMEDIATE`).
+pub fn build_locking(model: &AppModel, dialect: Dialect, operation: &Operation) -> Statement {
+    let mut builder = Builder::new(model, dialect);
+    builder.operation(operation);
+    if dialect == Dialect::Postgres && matches!(operation, Operation::One { .. }) {
+        builder.text.push_str(" FOR UPDATE");
     }
-    let (sql, slots) = builder.text.into_parts();
-    Statement {
-        sql: sql.into(),
-        params: builder.params,
-        per_row: builder.per_row,
-        plan: Plan::new(builder.shape, slots),
-    }
+    builder.finish()
 }
 
 impl Text {
@@ -151,6 +118,70 @@ impl fmt::Display for Column<'_> {
 }
 
 impl<'m> Builder<'m> {
+    fn new(model: &'m AppModel, dialect: Dialect) -> Self {
+        Builder {
+            model,
+            dialect,
+            text: Text::new(dialect),
+            params: Vec::new(),
+            aliases: 0,
+            per_row: false,
+            shape: Shape::Read,
+        }
+    }
+
+    /// Writes the statement of an operation.
+    fn operation(&mut self, operation: &Operation) {
+        let model = self.model;
+        match operation {
+            Operation::List {
+                select,
+                count,
+                parent,
+            } => self.list(select, *count, parent.as_ref()),
+            Operation::One { select } => self.one(select),
+            Operation::Count { entity, filter } => {
+                self.text.push_str("SELECT CAST(");
+                self.count_expr(&model.entities[*entity], filter);
+                self.text.push_str(" AS TEXT)");
+            }
+            Operation::Insert {
+                entity,
+                rows,
+                returning,
+            } => self.insert(*entity, rows, returning),
+            Operation::Upsert {
+                entity,
+                key_field,
+                values,
+                filter,
+                returning,
+            } => self.upsert(*entity, *key_field, values, filter, returning),
+            Operation::Update {
+                entity,
+                filter,
+                values,
+                returning,
+            } => self.update(*entity, filter, values, returning),
+            Operation::Delete {
+                entity,
+                filter,
+                returning,
+            } => self.delete(*entity, filter, returning),
+        }
+    }
+
+    /// The statement written.
+    fn finish(self) -> Statement {
+        let (sql, slots) = self.text.into_parts();
+        Statement {
+            sql: sql.into(),
+            params: self.params,
+            per_row: self.per_row,
+            plan: Plan::new(self.shape, slots),
+        }
+    }
+
     fn next_alias(&mut self) -> Alias<'static> {
         self.aliases += 1;
         Alias::Table(self.aliases)
@@ -220,5 +251,34 @@ fn pg_cast<'f>(field: &'f Field, value: &Value) -> Option<&'f str> {
             Some(&field.sql_type)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{build, build_locking, testing};
+    use crate::catalog::{ColumnKind, Generated};
+    use crate::db::Dialect;
+    use crate::query::{Filter, Operation, Select, Value};
+
+    #[test]
+    fn a_locking_row_read_locks_its_row_on_postgres_only() {
+        let columns = [
+            ("id", "integer", ColumnKind::Integer, Generated::Identity),
+            ("name", "text", ColumnKind::Text, Generated::No),
+        ];
+        let select = Select {
+            filter: Filter::eq(0, Value::Int(1)),
+            ..Select::all_fields(0, 2)
+        };
+        let one = Operation::One { select };
+        let postgres = testing::model(Dialect::Postgres, "t", &columns);
+        let locking = build_locking(&postgres, Dialect::Postgres, &one);
+        let plain = build(&postgres, Dialect::Postgres, &one);
+        assert_eq!(&*locking.sql, format!("{} FOR UPDATE", plain.sql));
+        assert_eq!(locking.params, plain.params);
+        let sqlite = testing::model(Dialect::Sqlite, "t", &columns);
+        let locking = build_locking(&sqlite, Dialect::Sqlite, &one);
+        assert_eq!(locking.sql, build(&sqlite, Dialect::Sqlite, &one).sql);
     }
 }
