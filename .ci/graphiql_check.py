@@ -11,18 +11,9 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-QUERY = "{ invoices(limit: 2) { number customer { name } lineItems { quantity product { sku } } } }"
+import chromium
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+QUERY = "{ invoices(limit: 2) { number customer { name } lineItems { quantity product { sku } } } }"
 
 
 def main() -> int:
@@ -30,7 +21,7 @@ def main() -> int:
         sys.exit(__doc__)
     base, screenshot = sys.argv[1].rstrip("/"), sys.argv[2]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium.launch(p)
         page = browser.new_page()
         offsite = []
         page.on("request", lambda r: offsite.append(r.url) if not r.url.startswith(base) else None)

@@ -11,22 +11,13 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
+import chromium
 
 def main(base: str, screenshot: str) -> None:
     host = urlparse(base).netloc
     foreign = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = chromium.launch(p)
         try:
             page = browser.new_page()
 

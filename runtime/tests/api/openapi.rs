@@ -66,7 +66,10 @@ both!(each_document_lists_exactly_the_ports_tables, |app| {
             .collect();
         let unique: BTreeSet<String> = tags.iter().map(|t| t.to_string()).collect();
         assert_eq!(unique.len(), tags.len(), "{port}: a table listed twice");
-        assert_eq!(unique, visible_tables(port), "{port}");
+        // A tag per table, and one for the port's change feed.
+        let mut expected = visible_tables(port);
+        expected.insert("changes".into());
+        assert_eq!(unique, expected, "{port}");
         for (method, path, operation) in operations(&document) {
             let tag = operation["tags"][0].as_str().unwrap();
             assert!(
