@@ -2,7 +2,7 @@
 """The ratio table of one benchmark run: the runtime against Platformatic DB (and pgbench),
 per database and scenario, with the raw medians beside the ratios and the issue's targets.
 
-  ratios.py RESULTS_DIR      (reads runs.tsv and server.tsv; prints Markdown)
+  ratios.py RESULTS_DIR      (reads runs.tsv, server.tsv and fanout.tsv; prints Markdown)
 """
 import csv
 import os
@@ -26,6 +26,12 @@ AUTH_SHARE = 0.85
 # Metrics and request ids on (the defaults) against both off (the -bare targets).
 BARE_SCENARIOS = ["get-by-id", "list"]
 BARE_SHARE = 0.95
+# Change capture on (the default) against off (the -noevents targets).
+EVENTS_SCENARIOS = ["insert"]
+EVENTS_SHARE = 0.80
+# Fan-out (bench/fanout.sh): p99 of the delay from an insert's answer to its event's arrival at
+# each subscriber, and no event missing or duplicated.
+FANOUT_P99_MS = 250
 # p99 at most this share of Platformatic's, in every scenario.
 P99_SHARE = 1 / 3
 # The runtime's own limits: start-up to the first answer, and peak RSS.
@@ -109,6 +115,34 @@ def share_table(med, suffix, scenarios, need, measured_first, header):
         print("\n".join(rows_out))
 
 
+def fanout_table(runs):
+    """Per fan-out target, medians over repetitions of the delays and the insert rate; the
+    counts of events amiss summed over them (any one is a miss)."""
+    by = defaultdict(list)
+    for r in runs:
+        by[r["label"]].append(r)
+    if not by:
+        return
+    print("\n| fan-out | subscribers | inserts/s | delay median ms | p90 ms | p99 ms | max ms "
+          "| missing | duplicates | other amiss | must |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for label, rs in by.items():
+        m = lambda key: st.median(float(r[key]) for r in rs)
+        total = lambda *keys: sum(int(r[k]) for r in rs for k in keys)
+        missing, duplicates = total("missing"), total("duplicates")
+        # Events out of order, malformed or of no insert of the run, streams the server ended
+        # early, and failed inserts.
+        amiss = total("out_of_order", "malformed", "unexpected", "closed", "insert_errors")
+        missed = []
+        if m("p99_ms") >= FANOUT_P99_MS:
+            missed.append(f"p99 needs < {FANOUT_P99_MS} ms")
+        if missing or duplicates or amiss:
+            missed.append("needs every event once")
+        print(f"| {label} | {rs[0]['subscribers']} | {m('rate'):,.0f} | {m('p50_ms'):.2f} "
+              f"| {m('p90_ms'):.2f} | {m('p99_ms'):.2f} | {max(float(r['max_ms']) for r in rs):.2f} "
+              f"| {missing} | {duplicates} | {amiss} | {'; '.join(missed) or 'met'} |")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -135,6 +169,11 @@ def main():
         med, "-bare", BARE_SCENARIOS, BARE_SHARE, False,
         "| database | scenario | metrics + request ids req/s | both off req/s | share | must |",
     )
+    share_table(
+        med, "-noevents", EVENTS_SCENARIOS, EVENTS_SHARE, False,
+        "| database | scenario | events on req/s | events off req/s | share | must |",
+    )
+    fanout_table(rows(os.path.join(d, "fanout.tsv")))
     server = defaultdict(list)
     for r in rows(os.path.join(d, "server.tsv")):
         server[r["label"]].append(r)
