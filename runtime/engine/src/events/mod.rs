@@ -11,6 +11,7 @@ pub mod capture;
 pub mod feed;
 mod hub;
 mod log;
+pub mod nats;
 mod sequencer;
 mod view;
 
