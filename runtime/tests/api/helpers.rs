@@ -119,6 +119,15 @@ impl TestDb {
         })
     }
 
+    /// The same database for a second runtime: dropping the handle leaves it to this one.
+    pub fn alias(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+            postgres: None,
+        }
+    }
+
     pub async fn drop_database(&self) {
         if let Some((admin, name)) = &self.postgres
             && let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await

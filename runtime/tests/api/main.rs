@@ -12,6 +12,7 @@ mod concurrent_writes;
 mod connection_ceiling;
 mod custom_routes;
 mod errors;
+mod events_nats;
 mod fuzz;
 mod graphql;
 mod graphql_http;
