@@ -157,10 +157,10 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
 /// Prints what `render` makes of the API `start` would serve on the port of `app` (on the
 /// composed port, over every enabled app, when `app` is `None`), without binding any port.
 /// Logs to stderr, as text or one JSON object a line (`log.format`); `RUST_LOG` sets the level
-/// (default `info`).
+/// (default `info`, and `warn` for the NATS client, whose connection the runtime logs itself).
 fn init_logs(log: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -14,6 +14,7 @@ mod custom_routes;
 mod errors;
 mod etag;
 mod events;
+mod events_nats;
 mod fuzz;
 mod graphql;
 mod graphql_http;

@@ -20,10 +20,12 @@ pub struct EventsConfig {
     pub poll_ms: u64,
     /// Seconds between the heartbeat comments of an idle Server-Sent Events stream.
     pub heartbeat_secs: u64,
-    /// `nats://host:port` of a NATS server with JetStream: every change is published to
-    /// `<nats_subject_prefix>.<app>.<table>.<op>`.
+    /// `nats://host:port` of a NATS server with JetStream: every change is also published,
+    /// once per app that serves its table, to `<nats_subject_prefix>.<app>.<table>.<op>`
+    /// (the table's API name) with `Nats-Msg-Id` = the change id, in id order.
     pub nats_url: Option<String>,
-    /// The JetStream stream the runtime creates (if missing) over its subjects.
+    /// The first part of the streams' names: each app's changes go to the JetStream stream
+    /// `<nats_stream>_<APP>` over `<nats_subject_prefix>.<app>.>`, created when missing.
     pub nats_stream: String,
     /// The first token of every subject.
     pub nats_subject_prefix: String,
@@ -60,6 +62,12 @@ impl EventsConfig {
                 "must be between 1 and 3600 seconds",
             ));
         }
+        if self.nats_url.is_some() && !self.enabled {
+            return Err(key_error(
+                "events.nats_url",
+                "publishes the change log: it needs events.enabled = true",
+            ));
+        }
         if let Some(url) = &self.nats_url
             && !(url.starts_with("nats://") || url.starts_with("tls://"))
         {
@@ -87,5 +95,26 @@ impl EventsConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventsConfig;
+
+    #[test]
+    fn publishing_to_nats_needs_the_change_log() {
+        let publishing = EventsConfig {
+            nats_url: Some("nats://127.0.0.1:4222".into()),
+            ..EventsConfig::default()
+        };
+        assert!(publishing.check().is_ok());
+        let without_log = EventsConfig {
+            enabled: false,
+            ..publishing
+        };
+        let error = without_log.check().expect_err("refused").to_string();
+        assert!(error.contains("events.nats_url"), "{error}");
+        assert!(error.contains("events.enabled"), "{error}");
     }
 }

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod feed;
 mod hub;
 mod log;
+pub mod nats;
 mod pg;
 mod sequencer;
 mod view;

@@ -151,6 +151,7 @@ pub struct Metrics {
     pool_max: Gauge,
     pool_waiting: Gauge,
     migrations: Gauge,
+    nats_published: Family<AppLabel, Counter>,
 }
 
 impl Metrics {
@@ -242,6 +243,12 @@ impl Metrics {
             "Migrations applied to the database",
             migrations.clone(),
         );
+        let nats_published = Family::<AppLabel, Counter>::default();
+        registry.register(
+            "events_nats_published",
+            "Changes NATS JetStream stored (events.nats_url), by app",
+            nats_published.clone(),
+        );
         registry.register(
             "runtime_build",
             "The runtime's version",
@@ -255,7 +262,15 @@ impl Metrics {
             pool_max,
             pool_waiting,
             migrations,
+            nats_published,
         })
+    }
+
+    /// The counter of an app's changes that NATS JetStream stored.
+    pub fn nats_published(&self, app: &str) -> Counter {
+        self.nats_published
+            .get_or_create(&AppLabel { app: intern(app) })
+            .clone()
     }
 
     /// Sets how many migrations the database holds.

@@ -20,6 +20,7 @@ use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, map_config}
 use actix_web::dev::{AppConfig, ServerHandle};
 use actix_web::web;
 use anyhow::Context as _;
+use prometheus_client::metrics::counter::Counter;
 
 pub use app::application;
 pub use compose::RouteConflict;
@@ -34,7 +35,7 @@ use crate::app::App;
 use crate::auth::Authenticator;
 use crate::config::CheckedConfig;
 use crate::db::Database;
-use crate::events::{ChangeHub, capture};
+use crate::events::{ChangeHub, capture, nats};
 use crate::model::AppModel;
 use crate::ops::admin::{self, Admin};
 use crate::ops::metrics::Metrics;
@@ -114,6 +115,9 @@ impl Runtime {
             .admin
             .enabled
             .then(|| Metrics::new(&db, statements.metrics()));
+        if let (Some(hub), Some(url)) = (&events, &config.raw.events.nats_url) {
+            publish_to_nats(hub, &db, url, &apis, metrics.as_deref()).await?;
+        }
         let mut units = Vec::new();
         for api in apis {
             let served = ServedApi::new(&api, config, authenticator.clone(), metrics.clone())?;
@@ -207,6 +211,30 @@ impl Runtime {
         self.db.close().await;
         Ok(result?)
     }
+}
+
+/// Starts publishing the changes of every app served (not the composed API) to NATS.
+async fn publish_to_nats(
+    hub: &ChangeHub,
+    db: &Database,
+    url: &str,
+    apis: &[PreparedApi],
+    metrics: Option<&Metrics>,
+) -> anyhow::Result<()> {
+    let sources = apis
+        .iter()
+        .filter(|api| api.name != COMPOSED)
+        .map(|api| nats::Source {
+            app: api.name.clone(),
+            context: api.context.clone(),
+            published: metrics.map_or_else(Counter::default, |m| m.nats_published(&api.name)),
+        })
+        .collect();
+    nats::start(hub, db, url, sources)
+        .await
+        .with_context(|| format!("events.nats_url `{url}`"))?;
+    tracing::info!(%url, "publishing changes to NATS JetStream");
+    Ok(())
 }
 
 /// Says at start what a runtime without auth serves to whom, and which rules wait for auth.

@@ -91,9 +91,14 @@ pub async fn prepare(
     let events_on = config.raw.events.enabled;
     let mut database = config.database().clone();
     if events_on && database.url.expose().starts_with("postgres") {
+        let publishing = if config.raw.events.nats_url.is_some() {
+            events::nats::PG_CONNECTIONS
+        } else {
+            0
+        };
         database.max_connections = database
             .max_connections
-            .saturating_sub(events::PG_CONNECTIONS)
+            .saturating_sub(events::PG_CONNECTIONS + publishing)
             .max(1);
     }
     let db = Database::connect(
