@@ -116,8 +116,7 @@ both!(
                 metrics.contains(r#"db_pool_connections{state="idle"}"#),
                 "{metrics}"
             );
-            // database.max_connections = 4, less the change log's own two.
-            assert_eq!(sample(&metrics, "db_pool_max"), Some(2.0), "{metrics}");
+            assert_eq!(sample(&metrics, "db_pool_max"), Some(4.0), "{metrics}");
         }
     }
 );
@@ -436,8 +435,7 @@ async fn a_statement_past_its_timeout_is_503_and_the_connection_stays_healthy() 
     let app = TestApp::spawn_configured(db, vec![app], move |c| {
         c.migrations.dir = dir;
         c.database.statement_timeout_ms = 300;
-        // One serving connection: the change log keeps two of its own.
-        c.database.max_connections = 3;
+        c.database.max_connections = 1;
     })
     .await;
     let started = Instant::now();

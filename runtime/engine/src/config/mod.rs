@@ -313,16 +313,6 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
-        if self.events.enabled
-            && self.database.url.expose().starts_with("postgres")
-            && self.database.max_connections < 3
-        {
-            return Err(key_error(
-                "database.max_connections",
-                "must be at least 3 with events.enabled on PostgreSQL: the change log keeps two \
-                 connections of its own",
-            ));
-        }
         if self.graphql.max_depth == 0 {
             return Err(key_error("graphql.max_depth", "must be at least 1"));
         }
@@ -644,23 +634,11 @@ mod tests {
                 ("[events]\nheartbeat_secs = 0\n", "events.heartbeat_secs"),
                 ("[events]\nnats_url = \"http://x\"\n", "events.nats_url"),
                 ("[events]\nnats_stream = \"a.b\"\n", "events.nats_stream"),
-                (
-                    "[database]\nurl = \"postgres://h/db\"\nmax_connections = 2\n",
-                    "database.max_connections",
-                ),
             ] {
                 jail.create_file("runtime.toml", file)?;
                 let err = load(None).expect("loads").check(LINKED).expect_err(key);
                 assert!(err.to_string().contains(key), "{file}: {err}");
             }
-            jail.create_file(
-                "runtime.toml",
-                "[database]\nurl = \"postgres://h/db\"\nmax_connections = 2\n[events]\nenabled = false\n",
-            )?;
-            load(None)
-                .expect("loads")
-                .check(LINKED)
-                .expect("valid without events");
             Ok(())
         });
     }

@@ -7,7 +7,7 @@
 //! sees each change once, in id order, however the wake-ups arrive or are lost.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
@@ -20,6 +20,9 @@ use crate::db::{Commits, Database, DbError, Dialect, SqliteDb};
 /// Changes read from the log at once.
 const PAGE: i64 = 1_000;
 
+/// The shortest time between two rounds of the hub.
+const ROUND_EVERY: Duration = Duration::from_millis(20);
+
 /// The longest [`ChangeHub::settle`] waits.
 const SETTLE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -27,7 +30,7 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(2);
 const BACKLOG: usize = 1_024;
 
 /// The connections the change log keeps of its own on PostgreSQL (the sequencer's and the
-/// listener's), taken out of `database.max_connections`.
+/// listener's), beside the `database.max_connections` that serve requests.
 pub const PG_CONNECTIONS: u32 = 2;
 
 /// The change log's hub: cheap to clone.
@@ -39,11 +42,20 @@ struct Inner {
     log: Log,
     config: EventsConfig,
     batches: broadcast::Sender<Arc<[Arc<Change>]>>,
-    /// The newest id handed out.
-    head: watch::Sender<i64>,
     /// Sequencing rounds (PostgreSQL): begun and finished, for [`ChangeHub::settle`].
     rounds: watch::Sender<(u64, u64)>,
+    /// Where the hub starts handing out while it has none to go on from: the least id a new
+    /// subscriber has caught up to from the log.
+    resume: Mutex<Option<i64>>,
     stopped: watch::Sender<bool>,
+}
+
+impl Inner {
+    fn resume(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
+        self.resume
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl ChangeHub {
@@ -53,8 +65,8 @@ impl ChangeHub {
             log: Log::new(db),
             config: config.clone(),
             batches: broadcast::channel(BACKLOG).0,
-            head: watch::channel(0).0,
             rounds: watch::channel((0, 0)).0,
+            resume: Mutex::new(None),
             stopped: watch::channel(false).0,
         }))
     }
@@ -66,8 +78,8 @@ impl ChangeHub {
     /// Starts reading the log (and, on PostgreSQL, sequencing it and listening for other
     /// processes) and pruning it, on the current Tokio runtime.
     pub async fn start(&self) -> Result<(), DbError> {
-        let newest = self.0.log.bounds().await?.newest.unwrap_or(0);
-        self.0.head.send_replace(newest);
+        // The log answers, or start-up fails here rather than in the background.
+        self.0.log.bounds().await?;
         let hub = self.clone();
         tokio::spawn(async move { hub.run().await });
         Ok(())
@@ -150,6 +162,8 @@ impl ChangeHub {
         let retention = Duration::from_secs(self.0.config.retention_secs);
         let prune_every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut next_prune = tokio::time::Instant::now();
+        let mut last_round = tokio::time::Instant::now();
+        let mut head = None;
         let mut stopped = self.0.stopped.subscribe();
         loop {
             let local = tokio::select! {
@@ -163,6 +177,13 @@ impl ChangeHub {
                 }
                 _ = stopped.changed() => return,
             };
+            // Under a stream of writes, rounds come at most every ROUND_EVERY: each sequences
+            // and reads what gathered meanwhile, for one commit and one read of its own.
+            let since = last_round.elapsed();
+            if since < ROUND_EVERY {
+                tokio::time::sleep(ROUND_EVERY - since).await;
+            }
+            last_round = tokio::time::Instant::now();
             if local && let Some(worker) = &mut worker {
                 self.0.rounds.send_modify(|(begun, _)| *begun += 1);
                 worker.sequence().await;
@@ -170,31 +191,38 @@ impl ChangeHub {
                     .rounds
                     .send_modify(|(begun, finished)| *finished = *begun);
             }
-            if let Err(error) = self.read_new().await {
+            if let Err(error) = self.read_new(&mut head).await {
                 tracing::warn!(%error, "reading the change log failed; trying again");
             }
         }
     }
 
-    /// Reads every change after the head and hands it out. With nobody subscribed it only
-    /// moves the head: a subscriber catches up from the log itself.
-    async fn read_new(&self) -> Result<(), DbError> {
+    /// Reads every change after `head` (the last id handed out) and hands it out. With nobody
+    /// subscribed it reads nothing and forgets the head; it then goes on from the least id a
+    /// new subscriber has caught up to from the log itself (before that, the subscriber's own
+    /// reads cover everything).
+    async fn read_new(&self, head: &mut Option<i64>) -> Result<(), DbError> {
         if self.0.batches.receiver_count() == 0 {
-            let newest = self.0.log.bounds().await?.newest.unwrap_or(0);
-            self.0.head.send_replace(newest);
+            *head = None;
+            self.0.resume().take();
             return Ok(());
         }
+        let mut after = match head.or_else(|| self.0.resume().take()) {
+            Some(after) => after,
+            None => return Ok(()),
+        };
+        *head = Some(after);
         loop {
-            let head = *self.0.head.borrow();
-            let page = self.0.log.after(head, PAGE).await?;
+            let page = self.0.log.after(after, PAGE).await?;
             let Some(last) = page.last().map(|c| c.id) else {
                 return Ok(());
             };
             let full = page.len() as i64 == PAGE;
             let batch: Arc<[Arc<Change>]> = page.into_iter().map(Arc::new).collect();
-            // Nobody listening is not an error.
+            // A subscriber gone meanwhile is not an error.
             let _ = self.0.batches.send(batch);
-            self.0.head.send_replace(last);
+            after = last;
+            *head = Some(last);
             if !full {
                 return Ok(());
             }
@@ -249,11 +277,21 @@ impl Subscription {
             if !self.caught_up {
                 let page = self.hub.page(self.cursor, PAGE).await?;
                 self.caught_up = (page.len() as i64) < PAGE;
+                if self.caught_up {
+                    let reached = page.last().map_or(self.cursor, |c| c.id);
+                    let mut resume = self.hub.0.resume();
+                    *resume = Some(resume.map_or(reached, |r| r.min(reached)));
+                }
                 self.pending.extend(page.into_iter().map(Arc::new));
                 continue;
             }
             tokio::select! {
                 received = self.batches.recv() => match received {
+                    // Ids follow each other: a batch that starts past the next one means the
+                    // hub began after changes this reader has not read; read the log again.
+                    Ok(batch) if batch.first().is_some_and(|c| c.id > self.cursor + 1) => {
+                        self.caught_up = false;
+                    }
                     Ok(batch) => self.pending.extend(batch.iter().cloned()),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.caught_up = false,
                     Err(broadcast::error::RecvError::Closed) => return Ok(None),

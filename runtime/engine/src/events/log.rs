@@ -18,9 +18,8 @@ pub struct Change {
     #[serde(rename = "tbl")]
     pub table: String,
     pub op: ChangeOp,
-    pub key: Map<String, Json>,
     /// The row after the change; before it, for a delete.
-    pub row: Option<Map<String, Json>>,
+    pub row: Map<String, Json>,
     /// When it was committed (RFC 3339, UTC).
     pub at: String,
 }
@@ -104,15 +103,15 @@ impl Log {
 
 fn page_statement(dialect: Dialect) -> Statement {
     let mut text = Text::new(dialect);
-    let columns = "id, tbl, op, key, row, at";
+    let columns = "id, tbl, op, row, at";
     match dialect {
         Dialect::Sqlite => text.push_str(
             "SELECT json_group_array(json_object('id', id, 'tbl', tbl, 'op', op, \
-             'key', json(key), 'row', json(row), 'at', at)) FROM (SELECT ",
+             'row', json(row), 'at', at)) FROM (SELECT ",
         ),
         Dialect::Postgres => text.push_str(
             "SELECT coalesce(json_agg(json_build_object('id', id, 'tbl', tbl, 'op', op, \
-             'key', key, 'row', row, \
+             'row', row, \
              'at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) \
              ORDER BY id), '[]')::text FROM (SELECT ",
         ),

@@ -9,7 +9,7 @@
 //! order: a later write of a row waits for the earlier one's commit, so no snapshot sees it
 //! without the earlier one. It then notifies every process's hub (`NOTIFY`, only a wake-up).
 
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 
 use super::capture::{INBOX_TABLE, LOG_TABLE};
 
@@ -19,56 +19,59 @@ const SEQUENCER_LOCK: i64 = 0x7275_6e74_6576_0002;
 /// The channel every hub listens on.
 pub const CHANNEL: &str = "runtime_changes";
 
-/// Changes moved per transaction.
+/// Changes moved per statement.
 const BATCH: i64 = 5_000;
 
+/// The function that sequences, created with the log: one call is one round (one round trip,
+/// one transaction). Inside it every statement takes a snapshot of its own (the function is
+/// volatile, and the sequencer's session reads committed), so the move sees the previous
+/// sequencer's ids once it holds the lock.
+pub fn function_sql() -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql AS $fn$
+         DECLARE
+           batch bigint;
+           moved bigint := 0;
+         BEGIN
+           PERFORM pg_advisory_xact_lock({SEQUENCER_LOCK});
+           LOOP
+             WITH taken AS (
+               DELETE FROM {INBOX_TABLE} WHERE ctid IN
+                 (SELECT ctid FROM {INBOX_TABLE} ORDER BY seq LIMIT {BATCH})
+               RETURNING seq, tbl, op, row),
+             base AS (SELECT coalesce(max(id), 0) AS last FROM {LOG_TABLE})
+             INSERT INTO {LOG_TABLE} (id, tbl, op, row, at)
+             SELECT base.last + row_number() OVER (ORDER BY taken.seq),
+                    taken.tbl, taken.op, taken.row, statement_timestamp()
+             FROM taken, base;
+             GET DIAGNOSTICS batch = ROW_COUNT;
+             moved := moved + batch;
+             EXIT WHEN batch < {BATCH};
+           END LOOP;
+           IF moved > 0 THEN
+             PERFORM pg_notify('{CHANNEL}', '');
+           END IF;
+           RETURN moved;
+         END
+         $fn$;"
+    )
+}
+
+/// The sequencing function's name.
+const FUNCTION: &str = "runtime_sequence";
+
+/// Prepares a connection to sequence on: its statements read committed, whatever the server's
+/// default.
+pub async fn prepare(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET default_transaction_isolation = 'read committed'")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Moves every committed change from the inbox into the log; answers how many it moved.
-pub async fn sequence(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
-    let pending: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT EXISTS (SELECT 1 FROM {INBOX_TABLE})"
-    )))
-    .fetch_one(&mut *conn)
-    .await?;
-    if !pending {
-        return Ok(0);
-    }
-    let mut moved = 0;
-    loop {
-        let mut tx = conn.begin().await?;
-        // Read committed whatever the server's default: each statement's snapshot is its own.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SEQUENCER_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        // A new snapshot, taken after the lock: the previous sequencer's ids are visible.
-        let batch = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH moved AS (\
-               DELETE FROM {INBOX_TABLE} WHERE seq IN \
-                 (SELECT seq FROM {INBOX_TABLE} ORDER BY seq LIMIT $1) \
-               RETURNING seq, tbl, op, key, row), \
-             base AS (SELECT coalesce(max(id), 0) AS last FROM {LOG_TABLE}) \
-             INSERT INTO {LOG_TABLE} (id, tbl, op, key, row, at) \
-             SELECT base.last + row_number() OVER (ORDER BY moved.seq), \
-                    moved.tbl, moved.op, moved.key, moved.row, statement_timestamp() \
-             FROM moved, base"
-        )))
-        .bind(BATCH)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if batch > 0 {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        moved += batch;
-        if batch < BATCH as u64 {
-            return Ok(moved);
-        }
-    }
+pub async fn sequence(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {FUNCTION}()")))
+        .fetch_one(conn)
+        .await
 }

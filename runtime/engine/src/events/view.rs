@@ -78,9 +78,8 @@ impl View {
     pub async fn admits(&self, change: &Change, extra: Option<&Filter>) -> Option<usize> {
         let entity = self.entity_of(change)?;
         let readable = self.entities[entity].as_ref()?;
-        let row = change.row.as_ref()?;
         for filter in [Some(&readable.filter), extra].into_iter().flatten() {
-            if !filter.is_empty() && !admits(&self.ctx, entity, filter, row).await {
+            if !filter.is_empty() && !admits(&self.ctx, entity, filter, &change.row).await {
                 return None;
             }
         }
@@ -107,19 +106,25 @@ impl View {
         let fields = &self.entities[entity]
             .as_ref()
             .map_or(&[][..], |r| &r.fields);
-        let image = change
-            .row
-            .as_ref()
-            .map(|row| Json::Object(fields_of(definition, fields, row)));
+        let image = Json::Object(fields_of(definition, fields, &change.row));
+        // The key: the primary key's field, or the whole row of a table without a single-column
+        // key.
+        let key = match definition.primary_key {
+            Some(key) if fields.contains(&key) => {
+                Json::Object(fields_of(definition, &[key], &change.row))
+            }
+            Some(_) => Json::Object(Map::new()),
+            None => image.clone(),
+        };
         let (row, before) = match change.op {
-            ChangeOp::Delete => (Json::Null, image),
-            ChangeOp::Insert | ChangeOp::Update => (image.unwrap_or(Json::Null), None),
+            ChangeOp::Delete => (Json::Null, Some(image)),
+            ChangeOp::Insert | ChangeOp::Update => (image, None),
         };
         let mut document = json!({
             "id": change.id,
             "table": definition.plural,
             "op": change.op.as_str(),
-            "key": Json::Object(fields_of(definition, fields, &change.key)),
+            "key": key,
             "row": row,
         });
         if let (Some(before), Json::Object(object)) = (before, &mut document) {
@@ -135,10 +140,7 @@ impl View {
     pub fn row(&self, change: &Change, entity: usize) -> Option<Map<String, Json>> {
         let definition = &self.ctx.model().entities[entity];
         let fields = &self.entities[entity].as_ref()?.fields;
-        change
-            .row
-            .as_ref()
-            .map(|row| fields_of(definition, fields, row))
+        Some(fields_of(definition, fields, &change.row))
     }
 }
 

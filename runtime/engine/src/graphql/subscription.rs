@@ -211,7 +211,7 @@ impl Follow {
         let Some(key) = definition.primary_key else {
             return Ok(None);
         };
-        let Some(id) = change.key.get(&definition.fields[key].column) else {
+        let Some(id) = change.row.get(&definition.fields[key].column) else {
             return Ok(None);
         };
         let mut select = select.clone();

@@ -89,20 +89,8 @@ pub async fn prepare(
     serve: &Serve,
 ) -> anyhow::Result<Prepared> {
     let events_on = config.raw.events.enabled;
-    let mut database = config.database().clone();
-    if events_on && database.url.expose().starts_with("postgres") {
-        let publishing = if config.raw.events.nats_url.is_some() {
-            events::nats::PG_CONNECTIONS
-        } else {
-            0
-        };
-        database.max_connections = database
-            .max_connections
-            .saturating_sub(events::PG_CONNECTIONS + publishing)
-            .max(1);
-    }
     let db = Database::connect(
-        &database,
+        config.database(),
         config.server().worker_threads(),
         config.limits().request_timeout(),
     )

@@ -59,13 +59,3 @@ pub async fn install(
         Database::Postgres(pg) => postgres::install(pg.pool(), &tables).await,
     }
 }
-
-/// The columns that identify a row in the log: its primary key, or every column of a key-less
-/// table.
-fn key_columns(table: &Table) -> Vec<&str> {
-    if table.primary_key.is_empty() {
-        table.columns.iter().map(|c| c.name.as_str()).collect()
-    } else {
-        table.primary_key.iter().map(String::as_str).collect()
-    }
-}

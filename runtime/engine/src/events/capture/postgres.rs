@@ -1,6 +1,7 @@
 //! PostgreSQL: statement-level `AFTER` triggers with transition tables write each statement's
-//! changes into the inbox in one insert, through one function (`runtime_capture`) whose
-//! arguments name the table's key columns. Ids are given later, in commit order, by the
+//! changes into the inbox in one insert, through one function (`runtime_capture`): each row as
+//! `json` (cheaper to build than `jsonb`; its key is read from it later), into a table without
+//! an index (the sequencer sorts the few rows waiting). Ids are given later, in commit order, by the
 //! sequencer: a sequence value taken inside a transaction says nothing about when it commits.
 //! A NOTIFY from the trigger would serialise every writing transaction's commit on
 //! PostgreSQL's notification lock, so the triggers do not notify; the runtime's own writes wake
@@ -8,9 +9,10 @@
 
 use sqlx::PgPool;
 
-use super::{INBOX_TABLE, Installed, LOG_TABLE, key_columns};
+use super::{INBOX_TABLE, Installed, LOG_TABLE};
 use crate::catalog::Table;
-use crate::sql::quote::{ident, literal};
+use crate::events::sequencer;
+use crate::sql::quote::ident;
 
 /// Held while the log and the triggers are brought in line, so runtimes starting together do
 /// not race.
@@ -40,18 +42,14 @@ const TRIGGERS: [(&str, &str, &str); 3] = [
 fn schema_sql() -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {INBOX_TABLE} (\
-           seq bigserial PRIMARY KEY, tbl text NOT NULL, op text NOT NULL, key jsonb NOT NULL, \
-           row jsonb);
+           seq bigserial NOT NULL, tbl text NOT NULL, op text NOT NULL, row json NOT NULL);
          CREATE TABLE IF NOT EXISTS {LOG_TABLE} (\
-           id bigint PRIMARY KEY, tbl text NOT NULL, op text NOT NULL, key jsonb NOT NULL, \
-           row jsonb, at timestamptz NOT NULL);
+           id bigint PRIMARY KEY, tbl text NOT NULL, op text NOT NULL, row json NOT NULL, \
+           at timestamptz NOT NULL);
          CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
          BEGIN
-           INSERT INTO {INBOX_TABLE} (tbl, op, key, row)
-           SELECT TG_TABLE_NAME, lower(TG_OP),
-                  coalesce((SELECT jsonb_object_agg(k, r.j -> k) FROM unnest(TG_ARGV) AS k), '{{}}'),
-                  r.j
-           FROM (SELECT to_jsonb(t) AS j FROM runtime_rows t) r;
+           INSERT INTO {INBOX_TABLE} (tbl, op, row)
+           SELECT TG_TABLE_NAME, lower(TG_OP), to_json(t) FROM runtime_rows t;
            RETURN NULL;
          END
          $fn$;"
@@ -67,10 +65,12 @@ pub(super) async fn install(pool: &PgPool, tables: &[&Table]) -> Result<Installe
     sqlx::raw_sql(sqlx::AssertSqlSafe(schema_sql()))
         .execute(&mut *tx)
         .await?;
-    // Each runtime trigger of the current schema: its table, name and arguments.
-    let existing: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT c.relname::text, t.tgname::text, \
-                replace(encode(t.tgargs, 'escape'), '\\000', ',') \
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sequencer::function_sql()))
+        .execute(&mut *tx)
+        .await?;
+    // Each runtime trigger of the current schema: its table and name.
+    let existing: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, t.tgname::text \
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
          WHERE c.relnamespace = current_schema()::regnamespace \
            AND t.tgname LIKE 'runtime_changes_%'",
@@ -79,28 +79,16 @@ pub(super) async fn install(pool: &PgPool, tables: &[&Table]) -> Result<Installe
     .await?;
     let mut installed = Installed::default();
     for table in tables {
-        let key = key_columns(table);
-        let args: String = key.iter().map(|k| format!("{k},")).collect();
-        let current = |name: &str| {
-            existing
-                .iter()
-                .find(|(t, n, _)| *t == table.name && n == name)
-                .map(|(_, _, a)| a.as_str())
-        };
-        if TRIGGERS
-            .iter()
-            .all(|(name, _, _)| current(name) == Some(args.as_str()))
-        {
+        let present = |name: &str| existing.iter().any(|(t, n)| *t == table.name && n == name);
+        if TRIGGERS.iter().all(|(name, _, _)| present(name)) {
             continue;
         }
-        let arguments: Vec<String> = key.iter().map(|k| literal(k).to_string()).collect();
         for (name, event, transition) in TRIGGERS {
             let sql = format!(
                 "DROP TRIGGER IF EXISTS {name} ON {table}; \
                  CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} \
-                 FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}({arguments})",
+                 FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()",
                 table = ident(&table.name),
-                arguments = arguments.join(", "),
             );
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *tx)
@@ -108,7 +96,7 @@ pub(super) async fn install(pool: &PgPool, tables: &[&Table]) -> Result<Installe
         }
         installed.created.push(table.name.clone());
     }
-    for (table, name, _) in &existing {
+    for (table, name) in &existing {
         if tables.iter().any(|t| t.name == *table) {
             continue;
         }

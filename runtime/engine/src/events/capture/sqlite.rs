@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use sqlx::{Connection as _, SqliteConnection};
 
-use super::{Installed, LOG_TABLE, key_columns};
+use super::{Installed, LOG_TABLE};
 use crate::catalog::{ColumnKind, Table};
 use crate::sql::quote::{ident, literal};
 
@@ -24,7 +24,7 @@ pub(super) async fn install(
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE IF NOT EXISTS {LOG_TABLE} (\
          id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, op TEXT NOT NULL, \
-         key TEXT NOT NULL, row TEXT, at TEXT NOT NULL)"
+         row TEXT NOT NULL, at TEXT NOT NULL)"
     )))
     .execute(&mut *tx)
     .await?;
@@ -86,15 +86,13 @@ async fn drop_trigger(
 /// an unchanged trigger is recognised and left alone).
 fn trigger(name: &str, table: &Table, op: &str, image: &str) -> String {
     let mut sql = format!(
-        "CREATE TRIGGER {} AFTER {} ON {} BEGIN INSERT INTO {LOG_TABLE} (tbl, op, key, row, at) \
+        "CREATE TRIGGER {} AFTER {} ON {} BEGIN INSERT INTO {LOG_TABLE} (tbl, op, row, at) \
          VALUES ({}, '{op}', ",
         ident(name),
         op.to_uppercase(),
         ident(&table.name),
         literal(&table.name),
     );
-    object(&mut sql, table, &key_columns(table), image);
-    sql.push_str(", ");
     let all: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     object(&mut sql, table, &all, image);
     sql.push_str(", strftime('%Y-%m-%dT%H:%M:%fZ', 'now')); END");

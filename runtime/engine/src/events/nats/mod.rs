@@ -23,10 +23,6 @@ use crate::api::ApiContext;
 use crate::config::EventsConfig;
 use crate::db::Database;
 
-/// The connections publishing keeps of its own on PostgreSQL (the one holding the apps'
-/// locks), taken out of `database.max_connections` while `events.nats_url` is set.
-pub const PG_CONNECTIONS: u32 = 1;
-
 /// One app to publish.
 #[derive(Debug)]
 pub struct Source {
