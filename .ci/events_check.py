@@ -57,6 +57,9 @@ def main() -> int:
             "(q) => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)",
             SUBSCRIPTION,
         )
+        # GraphiQL parses the editor's text a moment after it changes, and only a parsed
+        # subscription goes over the WebSocket.
+        time.sleep(1.5)
         graphiql.click(".graphiql-execute-button")
         # The subscription is open once the WebSocket has said `subscribe`; give it a moment.
         time.sleep(1.5)

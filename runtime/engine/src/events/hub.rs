@@ -261,7 +261,9 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next change; `None` once the hub stops.
+    /// The next change; `None` once the hub stops. Cancel-safe (the feed races it against its
+    /// heartbeat): a change is taken off the queue only when it is returned, and a log read cut
+    /// short is simply read again.
     pub async fn next(&mut self) -> Result<Option<Arc<Change>>, DbError> {
         loop {
             if *self.stopped.borrow() {
