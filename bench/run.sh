@@ -5,8 +5,8 @@
 #
 #   bench/run.sh                 (env: REPS [3], TARGETS, SCALE, and ../shared/bench/run.sh's
 #                                 knobs: DURATION [10s], CONNS [32], WARMUP [3s], ...)
-# TARGETS default: "runtime-sqlite runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare
-# runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-noevents runtime-pg-auth
+# TARGETS default: "runtime-sqlite runtime-sqlite-events runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare
+# runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-events runtime-pg-noevents runtime-pg-auth
 # runtime-pg-bare runtime-pg-fanout platformatic-pg pgbench"; the -auth targets run
 # bench/auth.sh (get-by-id and GraphQL with a customer's token, auth on), the -bare ones
 # get-by-id and list with metrics and request ids off, the -noevents ones insert with change
@@ -19,7 +19,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 SHARED="$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)"
 REPS="${REPS:-3}"
-TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-noevents runtime-pg-auth runtime-pg-bare runtime-pg-fanout platformatic-pg pgbench}"
+TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-events runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-events runtime-pg-noevents runtime-pg-auth runtime-pg-bare runtime-pg-fanout platformatic-pg pgbench}"
 export OUTDIR="${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
 BASE=http://127.0.0.1:3042
 # Ids (and insert foreign keys) are drawn from the whole seeded range: 10,000 customers per unit
@@ -86,6 +86,8 @@ for rep in $(seq 1 "$REPS"); do
       runtime-sqlite-bare) SCENARIOS="get-by-id list" runtime sqlite runtime-sqlite-bare "${BARE[@]}" ;;
       runtime-pg-bare) SCENARIOS="get-by-id list" runtime pg runtime-pg-bare "${BARE[@]}" ;;
       runtime-pg-auth) REP=$rep "$HERE/auth.sh" pg ;;
+      runtime-sqlite-events) SCENARIOS=insert runtime sqlite runtime-sqlite-events ;;
+      runtime-pg-events) SCENARIOS=insert runtime pg runtime-pg-events ;;
       runtime-sqlite-noevents) SCENARIOS=insert runtime sqlite runtime-sqlite-noevents "${NOEVENTS[@]}" ;;
       runtime-pg-noevents) SCENARIOS=insert runtime pg runtime-pg-noevents "${NOEVENTS[@]}" ;;
       runtime-sqlite-fanout) REP=$rep "$HERE/fanout.sh" sqlite ;;
