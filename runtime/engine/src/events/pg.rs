@@ -102,7 +102,8 @@ impl PgWorker {
         self.vacuumed = Instant::now();
     }
 
-    /// Deletes the changes past `retention`; answers how many.
+    /// Deletes the changes past `retention`; answers how many log rows (statements' changes)
+    /// it deleted.
     pub async fn prune(&mut self, retention: Duration) -> Result<u64, sqlx::Error> {
         let Some(conn) = self.connection().await else {
             return Ok(0);

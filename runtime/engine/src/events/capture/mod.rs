@@ -10,7 +10,8 @@ mod sqlite;
 use crate::catalog::{Catalog, Table, TableKind};
 use crate::db::Database;
 
-/// The change log: one row per committed change, by increasing `id`. Hidden from every API.
+/// The change log, by increasing id: on SQLite one row per committed change, on PostgreSQL one
+/// row per statement's changes (ids `last - n + 1` to `last`). Hidden from every API.
 pub const LOG_TABLE: &str = "runtime_changes";
 
 /// PostgreSQL: where triggers write, before the sequencer gives each change its `id` in commit
