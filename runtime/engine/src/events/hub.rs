@@ -182,18 +182,21 @@ impl ChangeHub {
                 _ = stopped.changed() => return,
             };
             // Under a stream of writes, rounds come at most every ROUND_EVERY: each sequences
-            // and reads what gathered meanwhile, for one commit and one read of its own.
-            let since = last_round.elapsed();
-            if since < ROUND_EVERY {
-                tokio::time::sleep(ROUND_EVERY - since).await;
-            }
-            last_round = tokio::time::Instant::now();
-            if local && let Some(worker) = &mut worker {
-                self.0.rounds.send_modify(|(begun, _)| *begun += 1);
-                worker.sequence().await;
-                self.0
-                    .rounds
-                    .send_modify(|(begun, finished)| *finished = *begun);
+            // and reads what gathered meanwhile, for one commit and one read of its own. A
+            // sequencer's notification (at most one a round of it) is read at once.
+            if local {
+                let since = last_round.elapsed();
+                if since < ROUND_EVERY {
+                    tokio::time::sleep(ROUND_EVERY - since).await;
+                }
+                last_round = tokio::time::Instant::now();
+                if let Some(worker) = &mut worker {
+                    self.0.rounds.send_modify(|(begun, _)| *begun += 1);
+                    worker.sequence().await;
+                    self.0
+                        .rounds
+                        .send_modify(|(begun, finished)| *finished = *begun);
+                }
             }
             if let Err(error) = self.read_new(&mut head).await {
                 tracing::warn!(%error, "reading the change log failed; trying again");
