@@ -128,17 +128,47 @@ fn page_statement(dialect: Dialect) -> Statement {
 }
 
 /// Both ends of the log, each read from the primary key's index (SQLite optimises a lone
-/// `min` or `max`, not the two in one select).
+/// `min` or `max`, not the two in one select). On PostgreSQL through [`BOUNDS_FUNCTION`]: an
+/// app's own role sees only its tables' rows of the log, but its bounds are the whole log's.
 fn bounds_statement(dialect: Dialect) -> Statement {
     let mut text = Text::new(dialect);
-    let (call, cast) = match dialect {
-        Dialect::Sqlite => ("json_array", ""),
-        Dialect::Postgres => ("json_build_array", "::text"),
-    };
-    text.push_str(&format!(
-        "SELECT {call}((SELECT min(id) FROM {LOG_TABLE}), (SELECT max(id) FROM {LOG_TABLE})){cast}"
-    ));
+    match dialect {
+        Dialect::Sqlite => text.push_str(&bounds_sql("json_array")),
+        Dialect::Postgres => text.push_str(&format!("SELECT {BOUNDS_FUNCTION}()::text")),
+    }
     text.into_read(Vec::new())
+}
+
+fn bounds_sql(call: &str) -> String {
+    format!("SELECT {call}((SELECT min(id) FROM {LOG_TABLE}), (SELECT max(id) FROM {LOG_TABLE}))")
+}
+
+/// PostgreSQL: the function answering the log's bounds (as [`bounds_statement`]).
+pub const BOUNDS_FUNCTION: &str = "runtime_change_bounds";
+
+/// PostgreSQL: the function deleting one batch past retention (as [`prune_statement`]),
+/// answering how many it deleted.
+pub const PRUNE_FUNCTION: &str = "runtime_prune";
+
+/// PostgreSQL: creates [`BOUNDS_FUNCTION`] and [`PRUNE_FUNCTION`]; `definer` makes them run as
+/// their owner, so an app's own role, which may only read its own tables' changes, prunes and
+/// reads the bounds of the whole log.
+pub fn functions_sql(definer: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {BOUNDS_FUNCTION}() RETURNS json LANGUAGE sql STABLE \
+         {definer} AS $fn$ {bounds} $fn$;
+         CREATE OR REPLACE FUNCTION {PRUNE_FUNCTION}(cutoff timestamptz) RETURNS bigint \
+         LANGUAGE plpgsql {definer} AS $fn$
+         DECLARE deleted bigint;
+         BEGIN
+           {prune};
+           GET DIAGNOSTICS deleted = ROW_COUNT;
+           RETURN deleted;
+         END
+         $fn$;",
+        bounds = bounds_sql("json_build_array"),
+        prune = prune_sql("cutoff"),
+    )
 }
 
 /// The statement that deletes a batch of changes committed before its one parameter (RFC 3339
@@ -146,11 +176,16 @@ fn bounds_statement(dialect: Dialect) -> Statement {
 /// ids (one writer on SQLite, one sequencer on PostgreSQL), so a batch is the oldest changes up
 /// to the last one past retention among them: no index on the time, no scan beyond a batch.
 /// Run until it deletes fewer than [`PRUNE_BATCH`].
+/// On PostgreSQL it runs through [`PRUNE_FUNCTION`].
 pub fn prune_statement(dialect: Dialect) -> String {
-    let param = match dialect {
-        Dialect::Sqlite => "?1",
-        Dialect::Postgres => "$1::timestamptz",
-    };
+    match dialect {
+        Dialect::Sqlite => prune_sql("?1"),
+        Dialect::Postgres => format!("SELECT {PRUNE_FUNCTION}($1::timestamptz)"),
+    }
+}
+
+/// The delete of one batch, its cutoff written as `param`.
+fn prune_sql(param: &str) -> String {
     format!(
         "DELETE FROM {LOG_TABLE} WHERE id <= (\
            SELECT max(id) FROM (SELECT id, at FROM {LOG_TABLE} ORDER BY id LIMIT {PRUNE_BATCH}) b \

@@ -25,10 +25,11 @@ const BATCH: i64 = 5_000;
 /// The function that sequences, created with the log: one call is one round (one round trip,
 /// one transaction). Inside it every statement takes a snapshot of its own (the function is
 /// volatile, and the sequencer's session reads committed), so the move sees the previous
-/// sequencer's ids once it holds the lock.
-pub fn function_sql() -> String {
+/// sequencer's ids once it holds the lock. `definer` makes it run as its owner, so an app's
+/// own role sequences without holding the inbox or the log.
+pub fn function_sql(definer: &str) -> String {
     format!(
-        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql AS $fn$
+        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql {definer} AS $fn$
          DECLARE
            batch bigint;
            moved bigint := 0;
@@ -58,7 +59,7 @@ pub fn function_sql() -> String {
 }
 
 /// The sequencing function's name.
-const FUNCTION: &str = "runtime_sequence";
+pub(crate) const FUNCTION: &str = "runtime_sequence";
 
 /// Prepares a connection to sequence on: its statements read committed, whatever the server's
 /// default.
