@@ -289,9 +289,13 @@ async fn roles_command(
     let wanted = roles::wanted(config, apps, only)?;
     let db = Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
     let plan = if apply {
-        roles::apply(&db, &wanted, intent).await
+        roles::apply(&db, &wanted, intent)
+            .await
+            .context("bringing the apps' roles in line (nothing was changed)")
     } else {
-        roles::plan(&db, &wanted, intent).await
+        roles::plan(&db, &wanted, intent)
+            .await
+            .context("reading the apps' roles")
     };
     db.close().await;
     print!("{}", plan?.script());

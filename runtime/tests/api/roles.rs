@@ -138,7 +138,10 @@ fn sqlite_says_roles_are_a_postgresql_feature() {
     let out = text(&output);
     assert!(out.contains("PostgreSQL feature"), "{out}");
     let standalone = runtime(dir.path(), &db, "app_")
-        .env("RUNTIME_APPS__PRODUCTS__DATABASE_URL", "postgres://app_products@h/db")
+        .env(
+            "RUNTIME_APPS__PRODUCTS__DATABASE_URL",
+            "postgres://app_products@h/db",
+        )
         .args(["start", "--app", "products"])
         .output()
         .unwrap();
@@ -246,7 +249,9 @@ async fn roles_are_printed_applied_and_revoked() {
     assert!(!again.contains("REVOKE"), "{again}");
     assert_eq!(held(&db, &products).await, before);
 
-    let revoked = run_ok(&mut roles_cli(&["--revoke", "--apply", "--app", "products"]));
+    let revoked = run_ok(&mut roles_cli(&[
+        "--revoke", "--apply", "--app", "products",
+    ]));
     assert!(revoked.contains(&format!("DROP ROLE IF EXISTS \"{products}\"")));
     assert_eq!(roles_named(&db, &prefix).await.len(), 3);
     run_ok(&mut roles_cli(&["--revoke", "--apply"]));
@@ -268,7 +273,7 @@ async fn reapplying_after_an_allowlist_change_revokes_what_was_dropped() {
         let mut config = test_config(&db.url, &apps);
         config.database.role_prefix = prefix.clone();
         if let Some(app) = config.apps.get_mut("catalogue") {
-            app.database_password = Some(Secret::new("first"));
+            app.database_password = Some(Secret::new("pw-catalogue-1"));
         }
         let config = config.check(&linked).expect("valid config");
         let wanted = roles::wanted(&config, &apps, None).unwrap();
@@ -286,7 +291,10 @@ async fn reapplying_after_an_allowlist_change_revokes_what_was_dropped() {
             .table("customers", Access::Read)
     };
     let (first, next) = apply(vec![wide()], Intent::Grant).await;
-    assert!(!first.contains("REVOKE") && !first.contains("first"), "{first}");
+    assert!(
+        !first.contains("REVOKE") && !first.contains("pw-catalogue-1"),
+        "{first}"
+    );
     assert!(!next.contains("REVOKE"), "in line: {next}");
     assert_eq!(
         held(&db, &role).await,
@@ -329,7 +337,11 @@ async fn reapplying_after_an_allowlist_change_revokes_what_was_dropped() {
         ]
     );
     assert_denied(
-        execute(&url_as(&db, &role, Some("first")), "SELECT * FROM customers").await,
+        execute(
+            &url_as(&db, &role, Some("pw-catalogue-1")),
+            "SELECT * FROM customers",
+        )
+        .await,
         "a table no longer listed",
     );
 
@@ -355,7 +367,10 @@ async fn a_standalone_app_serves_as_its_own_role() {
         command
             .env("RUNTIME_MIGRATIONS__APPLY_ON_START", "true")
             .env("RUNTIME_APPS__PRODUCTS__PORT", port.to_string())
-            .env("RUNTIME_APPS__PRODUCTS__DATABASE_URL", url_as(&db, &role, None))
+            .env(
+                "RUNTIME_APPS__PRODUCTS__DATABASE_URL",
+                url_as(&db, &role, None),
+            )
             .args(["start", "--app", "products"]);
     };
 

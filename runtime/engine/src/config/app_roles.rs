@@ -109,7 +109,8 @@ mod tests {
         Jail::expect_with(|jail| {
             for (file, key) in [
                 (
-                    "[apps.products]\ndatabase_url = \"postgres://app_products@h/db\"\n".to_string(),
+                    "[apps.products]\ndatabase_url = \"postgres://app_products@h/db\"\n"
+                        .to_string(),
                     "apps.products.database_url",
                 ),
                 (

@@ -87,7 +87,10 @@ pub async fn check_capture(db: &Database, catalog: &Catalog, app: &App) -> anyho
     .await
     .context("reading the change capture functions")?;
     for function in capture::FUNCTIONS {
-        if !functions.iter().any(|(name, definer)| name == function && *definer) {
+        if !functions
+            .iter()
+            .any(|(name, definer)| name == function && *definer)
+        {
             anyhow::bail!(
                 "change capture is not set up for roles (function {function} is missing or \
                  outdated): {owner_first}"

@@ -97,7 +97,10 @@ impl Runtime {
             events,
             own_role,
         } = prepare(config, apps, &serve).await?;
-        let installed = match apps.iter().find(|app| Some(app.name) == own_role.as_deref()) {
+        let installed = match apps
+            .iter()
+            .find(|app| Some(app.name) == own_role.as_deref())
+        {
             Some(app) => {
                 if events.is_some() {
                     roles::standalone::check_capture(&db, &catalog, app).await?;

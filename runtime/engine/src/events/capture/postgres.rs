@@ -50,7 +50,10 @@ pub const TRIGGER_NAMES: [&str; 3] = [TRIGGERS[0].0, TRIGGERS[1].0, TRIGGERS[2].
 /// What makes a function run as its owner, with nothing of the caller's `search_path` (the
 /// runtime's schema, then `pg_temp`, so no temporary table stands in for the log).
 fn definer(schema: &str) -> String {
-    format!("SECURITY DEFINER SET search_path = {}, pg_temp", ident(schema))
+    format!(
+        "SECURITY DEFINER SET search_path = {}, pg_temp",
+        ident(schema)
+    )
 }
 
 fn schema_sql(definer: &str) -> String {
