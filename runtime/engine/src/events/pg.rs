@@ -120,7 +120,7 @@ impl PgWorker {
                 .fetch_one(&mut *conn)
                 .await
             {
-                Ok(deleted) => deleted,
+                Ok(count) => count,
                 Err(error) => {
                     self.conn = None;
                     return Err(error);
