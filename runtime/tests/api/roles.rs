@@ -366,6 +366,7 @@ async fn a_standalone_app_serves_as_its_own_role() {
     let standalone = |command: &mut Command| {
         command
             .env("RUNTIME_MIGRATIONS__APPLY_ON_START", "true")
+            .env("RUNTIME_ADMIN__PORT", "0")
             .env("RUNTIME_APPS__PRODUCTS__PORT", port.to_string())
             .env(
                 "RUNTIME_APPS__PRODUCTS__DATABASE_URL",
