@@ -282,3 +282,164 @@ fn login(role: &str, password: Option<&str>) -> String {
         None => format!("ALTER ROLE {} WITH LOGIN PASSWORD NULL", ident(role)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::grants::{RoleState, State};
+    use super::super::{AppRole, Intent};
+    use super::Plan;
+    use crate::config::Secret;
+    use crate::model::{Access, TableGrant};
+
+    fn products(password: Option<&str>) -> AppRole {
+        AppRole {
+            app: "products".into(),
+            role: "app_products".into(),
+            tables: vec![
+                TableGrant {
+                    table: "products".into(),
+                    access: Access::ReadWrite,
+                },
+                TableGrant {
+                    table: "customers".into(),
+                    access: Access::Read,
+                },
+            ],
+            password: password.map(Secret::new),
+        }
+    }
+
+    fn state(role: RoleState) -> State {
+        State {
+            database: "shop".into(),
+            schema: "public".into(),
+            log: true,
+            history: true,
+            sequences: vec![
+                ("customers".into(), "customers_id_seq".into()),
+                ("products".into(), "products_id_seq".into()),
+            ],
+            roles: vec![role],
+        }
+    }
+
+    fn held(exists: bool, relations: &[(&str, bool, &str)], schema: &[&str]) -> RoleState {
+        RoleState {
+            role: "app_products".into(),
+            exists,
+            relations: relations
+                .iter()
+                .map(|(r, s, p)| ((*r).to_string(), *s, (*p).to_string()))
+                .collect(),
+            schema: schema.iter().map(|p| (*p).to_string()).collect(),
+            database: vec!["CONNECT".into(), "TEMPORARY".into()],
+        }
+    }
+
+    #[test]
+    fn grants_the_allowlist_revokes_the_rest_and_prints_no_password() {
+        let held = held(
+            true,
+            &[
+                ("customers", false, "INSERT"),
+                ("customers", false, "SELECT"),
+                ("invoices", false, "SELECT"),
+                ("products", false, "SELECT"),
+                ("customers_id_seq", true, "USAGE"),
+            ],
+            &["CREATE", "USAGE"],
+        );
+        let plan = Plan::new(
+            &[products(Some("it's secret"))],
+            &state(held),
+            Intent::Grant,
+        );
+        let script = plan.script();
+        for line in [
+            "ALTER TABLE \"runtime_changes\" ENABLE ROW LEVEL SECURITY;",
+            "ALTER ROLE \"app_products\" WITH LOGIN PASSWORD '***';",
+            "GRANT CONNECT ON DATABASE \"shop\" TO \"app_products\";",
+            "GRANT USAGE ON SCHEMA \"public\" TO \"app_products\";",
+            "GRANT SELECT ON TABLE \"customers\" TO \"app_products\";",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE \"products\" TO \"app_products\";",
+            "GRANT USAGE ON SEQUENCE \"products_id_seq\" TO \"app_products\";",
+            "GRANT SELECT ON TABLE \"refinery_schema_history\" TO \"app_products\";",
+            "CREATE POLICY \"app_products\" ON \"runtime_changes\" FOR SELECT TO \"app_products\" \
+             USING (tbl IN ('products', 'customers'));",
+            "REVOKE INSERT ON TABLE \"customers\" FROM \"app_products\";",
+            "REVOKE SELECT ON TABLE \"invoices\" FROM \"app_products\";",
+            "REVOKE USAGE ON SEQUENCE \"customers_id_seq\" FROM \"app_products\";",
+            "REVOKE CREATE ON SCHEMA \"public\" FROM \"app_products\";",
+            "REVOKE TEMPORARY ON DATABASE \"shop\" FROM \"app_products\";",
+        ] {
+            assert!(script.contains(line), "{line} in:\n{script}");
+        }
+        assert!(!script.contains("secret"), "{script}");
+        assert!(
+            plan.statements()
+                .any(|s| s.ends_with("WITH LOGIN PASSWORD 'it''s secret'")),
+            "the password runs, quoted"
+        );
+        assert!(!script.contains("GRANT USAGE ON SEQUENCE \"customers_id_seq\""));
+    }
+
+    #[test]
+    fn a_role_in_line_is_granted_again_and_nothing_revoked() {
+        let held = held(
+            true,
+            &[
+                ("customers", false, "SELECT"),
+                ("products", false, "DELETE"),
+                ("products", false, "INSERT"),
+                ("products", false, "SELECT"),
+                ("products", false, "UPDATE"),
+                ("products_id_seq", true, "USAGE"),
+                ("refinery_schema_history", false, "SELECT"),
+                ("runtime_changes", false, "SELECT"),
+            ],
+            &["USAGE"],
+        );
+        let mut state = state(held);
+        state.roles[0].database = vec!["CONNECT".into()];
+        let script = Plan::new(&[products(None)], &state, Intent::Grant).script();
+        assert!(!script.contains("REVOKE"), "{script}");
+        assert!(script.contains("WITH LOGIN PASSWORD NULL;"), "{script}");
+    }
+
+    #[test]
+    fn revoking_drops_only_roles_that_exist() {
+        let gone = Plan::new(
+            &[products(None)],
+            &state(held(false, &[], &[])),
+            Intent::Revoke,
+        )
+        .script();
+        assert!(gone.contains("does not exist; nothing to revoke"), "{gone}");
+        assert_eq!(
+            Plan::new(
+                &[products(None)],
+                &state(held(false, &[], &[])),
+                Intent::Revoke
+            )
+            .statements()
+            .count(),
+            0
+        );
+        let plan = Plan::new(
+            &[products(None)],
+            &state(held(true, &[("products", false, "SELECT")], &["USAGE"])),
+            Intent::Revoke,
+        );
+        let script = plan.script();
+        for line in [
+            "DROP POLICY IF EXISTS \"app_products\" ON \"runtime_changes\";",
+            "REVOKE ALL ON ALL TABLES IN SCHEMA \"public\" FROM \"app_products\";",
+            "REVOKE ALL ON ALL SEQUENCES IN SCHEMA \"public\" FROM \"app_products\";",
+            "REVOKE ALL ON SCHEMA \"public\" FROM \"app_products\";",
+            "REVOKE ALL ON DATABASE \"shop\" FROM \"app_products\";",
+            "DROP ROLE IF EXISTS \"app_products\";",
+        ] {
+            assert!(script.contains(line), "{line} in:\n{script}");
+        }
+    }
+}
