@@ -139,7 +139,7 @@ pub async fn apply(db: &Database, roles: &[AppRole], intent: Intent) -> Result<P
     sqlx::query("SET LOCAL client_min_messages = warning")
         .execute(&mut *tx)
         .await?;
-    let plan = plan_on(&mut *tx, db, roles, intent).await?;
+    let plan = plan_on(&mut tx, db, roles, intent).await?;
     for statement in plan.statements() {
         sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
             .execute(&mut *tx)
