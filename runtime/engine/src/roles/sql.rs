@@ -37,11 +37,18 @@ enum Line {
 impl Plan {
     pub(super) fn new(roles: &[AppRole], state: &State, intent: Intent) -> Self {
         let mut plan = Self { lines: Vec::new() };
-        if intent == Intent::Grant && state.log && !roles.is_empty() {
-            plan.sql(format!(
-                "ALTER TABLE {} ENABLE ROW LEVEL SECURITY",
-                ident(LOG_TABLE)
-            ));
+        if intent == Intent::Grant && !roles.is_empty() {
+            if state.log {
+                plan.sql(format!(
+                    "ALTER TABLE {} ENABLE ROW LEVEL SECURITY",
+                    ident(LOG_TABLE)
+                ));
+            } else {
+                plan.comment(format!(
+                    "no change log ({LOG_TABLE}) yet: the roles can read their changes once the \
+                     runtime has started as the owner and `runtime db roles --apply` ran again"
+                ));
+            }
         }
         for (role, held) in roles.iter().zip(&state.roles) {
             match intent {
@@ -137,12 +144,6 @@ impl Plan {
             self.sql(format!(
                 "CREATE POLICY {name} ON {} FOR SELECT TO {name} USING ({visible})",
                 ident(LOG_TABLE)
-            ));
-        } else {
-            self.comment(format!(
-                "no change log ({LOG_TABLE}) yet: start the runtime once as the owner, then run \
-                 `runtime db roles` again so {} can read its changes",
-                role.role
             ));
         }
         self.revoke_extras(held, &wanted, state);
@@ -404,6 +405,16 @@ mod tests {
         let script = Plan::new(&[products(None)], &state, Intent::Grant).script();
         assert!(!script.contains("REVOKE"), "{script}");
         assert!(script.contains("WITH LOGIN PASSWORD NULL;"), "{script}");
+    }
+
+    #[test]
+    fn without_a_change_log_yet_there_is_no_policy_and_a_note_once() {
+        let mut state = state(held(false, &[], &[]));
+        state.log = false;
+        let script = Plan::new(&[products(None)], &state, Intent::Grant).script();
+        assert_eq!(script.matches("no change log").count(), 1, "{script}");
+        assert!(!script.contains("POLICY"), "{script}");
+        assert!(!script.contains("ON TABLE \"runtime_changes\""), "{script}");
     }
 
     #[test]
