@@ -1,5 +1,5 @@
 //! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`,
-//! `token`.
+//! `token`, `db roles`.
 //! The binary only hands its linked apps to [`main`].
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile, LogConfig, LogFormat};
 use crate::db::Database;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{auth, graphql, migrate};
+use crate::{auth, graphql, migrate, roles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,6 +78,28 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Manages the shared database.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbAction {
+    /// Prints (or with --apply runs) the SQL that gives every app a PostgreSQL login role
+    /// `<database.role_prefix><app>` holding exactly its allowlist.
+    Roles {
+        /// Run the SQL, in one transaction, instead of printing it.
+        #[arg(long)]
+        apply: bool,
+        /// Revoke everything the roles hold and drop them, instead.
+        #[arg(long)]
+        revoke: bool,
+        /// Only this app's role.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +139,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
         Command::Migrate { .. }
+        | Command::Db { .. }
         | Command::GraphqlSchema { .. }
         | Command::Openapi { .. }
         | Command::Token { .. }
@@ -147,6 +170,9 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             .await
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
+        Command::Db {
+            action: DbAction::Roles { apply, revoke, app },
+        } => roles_command(&config, &apps, app.as_deref(), apply, revoke).await,
         Command::Token { role, claims, ttl } => {
             println!("{}", auth::role_token(config.auth(), &role, &claims, ttl)?);
             Ok(())
@@ -243,6 +269,38 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
             }
             db.close().await;
         }
+    }
+    Ok(())
+}
+
+/// Prints the roles' SQL, or runs it and prints what ran.
+async fn roles_command(
+    config: &CheckedConfig,
+    apps: &[App],
+    only: Option<&str>,
+    apply: bool,
+    revoke: bool,
+) -> anyhow::Result<()> {
+    let intent = if revoke {
+        roles::Intent::Revoke
+    } else {
+        roles::Intent::Grant
+    };
+    let wanted = roles::wanted(config, apps, only)?;
+    let db = Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
+    let plan = if apply {
+        roles::apply(&db, &wanted, intent)
+            .await
+            .context("bringing the apps' roles in line (nothing was changed)")
+    } else {
+        roles::plan(&db, &wanted, intent)
+            .await
+            .context("reading the apps' roles")
+    };
+    db.close().await;
+    print!("{}", plan?.script());
+    if apply {
+        println!("-- applied in one transaction");
     }
     Ok(())
 }

@@ -27,10 +27,11 @@ const BATCH: i64 = 1_000;
 /// volatile, and the sequencer's session reads committed), so the move sees the previous
 /// sequencer's ids once it holds the lock. Each inbox row (one statement's changes) becomes one
 /// log row whose `last` is the id of its last change: the running total of the changes moved,
-/// after the newest id. It answers how many changes it moved.
-pub fn function_sql() -> String {
+/// after the newest id. It answers how many changes it moved. `definer` makes it run as its
+/// owner, so an app's own role sequences without holding the inbox or the log.
+pub fn function_sql(definer: &str) -> String {
     format!(
-        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql AS $fn$
+        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql {definer} AS $fn$
          DECLARE
            batch bigint;
            changes bigint;
@@ -63,7 +64,7 @@ pub fn function_sql() -> String {
 }
 
 /// The sequencing function's name.
-const FUNCTION: &str = "runtime_sequence";
+pub(crate) const FUNCTION: &str = "runtime_sequence";
 
 /// Prepares a connection to sequence on: its statements read committed, whatever the server's
 /// default.

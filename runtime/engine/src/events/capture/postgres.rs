@@ -10,19 +10,24 @@
 //! A NOTIFY from the trigger would serialise every writing transaction's commit on
 //! PostgreSQL's notification lock, so the triggers do not notify; the runtime's own writes wake
 //! the sequencer in-process, and other writers are found by polling the inbox.
+//!
+//! Every function the log works through (capture, sequencing, pruning, its bounds) is
+//! `SECURITY DEFINER`, owned by whoever installs it (the owner), with a fixed `search_path`: an
+//! app that connects as its own role (`runtime db roles`) has its writes captured, sequences,
+//! prunes and reads the bounds without holding the inbox or the whole log.
 
 use sqlx::PgPool;
 
 use super::{INBOX_TABLE, Installed, LOG_TABLE};
 use crate::catalog::Table;
-use crate::events::sequencer;
+use crate::events::{log, sequencer};
 use crate::sql::quote::ident;
 
 /// Held while the log and the triggers are brought in line, so runtimes starting together do
 /// not race.
 const INSTALL_LOCK: i64 = 0x7275_6e74_6576_0001;
 
-const FUNCTION: &str = "runtime_capture";
+pub(crate) const FUNCTION: &str = "runtime_capture";
 
 /// The triggers of one table: name, event, transition table.
 const TRIGGERS: [(&str, &str, &str); 3] = [
@@ -43,10 +48,22 @@ const TRIGGERS: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// The names of the triggers every captured table has.
+pub const TRIGGER_NAMES: [&str; 3] = [TRIGGERS[0].0, TRIGGERS[1].0, TRIGGERS[2].0];
+
+/// What makes a function run as its owner, with nothing of the caller's `search_path` (the
+/// runtime's schema, then `pg_temp`, so no temporary table stands in for the log).
+fn definer(schema: &str) -> String {
+    format!(
+        "SECURITY DEFINER SET search_path = {}, pg_temp",
+        ident(schema)
+    )
+}
+
 /// The inbox, the log and the capture function. Each log row is one statement's changes: ids
 /// `last - n + 1` to `last`, in the array's order. Tables of the earlier one-row-per-change form
 /// are converted in place (each row an array of one).
-fn schema_sql() -> String {
+fn schema_sql(definer: &str) -> String {
     format!(
         "DO $convert$ BEGIN
            IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
@@ -73,7 +90,7 @@ fn schema_sql() -> String {
            last bigint PRIMARY KEY, n integer NOT NULL, tbl text NOT NULL, op text NOT NULL, \
            rows json NOT NULL, at timestamptz NOT NULL);
          ALTER TABLE {LOG_TABLE} ALTER COLUMN rows SET STORAGE EXTERNAL;
-         CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+         CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql {definer} AS $fn$
          BEGIN
            INSERT INTO {INBOX_TABLE} (tbl, op, rows, n)
            SELECT TG_TABLE_NAME, lower(TG_OP), json_agg(t), count(*) FROM runtime_rows t
@@ -90,12 +107,19 @@ pub(super) async fn install(pool: &PgPool, tables: &[&Table]) -> Result<Installe
         .bind(INSTALL_LOCK)
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(schema_sql()))
-        .execute(&mut *tx)
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&mut *tx)
         .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sequencer::function_sql()))
-        .execute(&mut *tx)
-        .await?;
+    let definer = definer(&schema);
+    for sql in [
+        schema_sql(&definer),
+        sequencer::function_sql(&definer),
+        log::functions_sql(&definer),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+    }
     // Each runtime trigger of the current schema: its table and name.
     let existing: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, t.tgname::text \
