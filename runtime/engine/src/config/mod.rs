@@ -21,6 +21,9 @@ pub use events::EventsConfig;
 pub use ops::{AdminConfig, CorsConfig, LogConfig, LogFormat};
 pub use secret::DatabaseUrl;
 
+use crate::model::Access;
+use crate::model::rules::Rules;
+
 /// The whole configuration as read from its layers.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -145,10 +148,18 @@ impl Default for GraphqlConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
-    /// The app's own port; its manifest's default port when absent.
+    /// The app's own port; its manifest's default port when absent (required for a table-only
+    /// app).
     pub port: Option<u16>,
     /// Whether `runtime start` serves the app on its own port and in the composed API.
     pub enabled: Option<bool>,
+    /// A table-only app's allowlist, table -> `read` | `read-write`: an entry with `tables`
+    /// declares an app no crate provides (see [`crate::apps`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tables: Option<BTreeMap<String, Access>>,
+    /// A table-only app's role rules, in the form of a crate's `rules.toml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Rules>,
 }
 
 impl Default for DatabaseConfig {
@@ -250,6 +261,8 @@ pub enum ConfigFile {
     Default,
     /// A file the user named; it must exist.
     Named(PathBuf),
+    /// A file a command that writes the configuration creates when it is missing.
+    Optional(PathBuf),
 }
 
 /// A configuration that could not be read or does not make sense.
@@ -271,6 +284,7 @@ impl Config {
             ConfigFile::Default => figment.merge(Toml::file("runtime.toml")),
             ConfigFile::Named(path) if path.is_file() => figment.merge(Toml::file_exact(path)),
             ConfigFile::Named(path) => return Err(ConfigError::MissingFile(path.clone())),
+            ConfigFile::Optional(path) => figment.merge(Toml::file_exact(path)),
         };
         figment
             .merge(Env::prefixed("RUNTIME_").split("__"))
@@ -287,7 +301,8 @@ impl Config {
                 return Err(ConfigError::Key {
                     key: format!("apps.{name}"),
                     reason: format!(
-                        "no app named `{name}` is linked into this binary (known apps: {})",
+                        "no app named `{name}` is linked into this binary (known apps: {}); a \
+                         table-only app needs `tables`",
                         known.join(", ")
                     ),
                 });
