@@ -83,6 +83,7 @@ async fn new_app_is_served_without_a_rebuild(db: TestDb) {
         "{written}"
     );
     let mut child = runtime(dir.path(), &db)
+        .env("RUNTIME_ADMIN__ENABLED", "false")
         .args(["start", "--app", "notes"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
