@@ -284,7 +284,8 @@ impl Config {
             ConfigFile::Default => figment.merge(Toml::file("runtime.toml")),
             ConfigFile::Named(path) if path.is_file() => figment.merge(Toml::file_exact(path)),
             ConfigFile::Named(path) => return Err(ConfigError::MissingFile(path.clone())),
-            ConfigFile::Optional(path) => figment.merge(Toml::file_exact(path)),
+            ConfigFile::Optional(path) if path.is_file() => figment.merge(Toml::file_exact(path)),
+            ConfigFile::Optional(_) => figment,
         };
         figment
             .merge(Env::prefixed("RUNTIME_").split("__"))
