@@ -294,7 +294,8 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
-    /// Checks the configuration against the apps the binary links (`(name, default port)`).
+    /// Checks the configuration against every app (`(name, default port)`): the crates the binary
+    /// links and the table-only apps [`crate::apps::with_configured`] read from `apps`.
     pub fn check(self, linked: &[(&str, u16)]) -> Result<CheckedConfig, ConfigError> {
         for name in self.apps.keys() {
             if !linked.iter().any(|(linked_name, _)| linked_name == name) {
