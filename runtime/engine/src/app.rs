@@ -15,15 +15,26 @@ use crate::openapi::RouteDoc;
 /// Builds the actix route of one custom handler.
 type RouteFactory = Arc<dyn Fn() -> actix_web::Route + Send + Sync>;
 
-/// A domain app: allowlist, role rules and custom routes.
+/// A domain app: allowlist, role rules and custom routes. A crate app builds one in its
+/// `app()`; a table-only app is built from its `[apps.<name>]` configuration
+/// ([`crate::apps::with_configured`]).
 #[derive(Clone)]
 pub struct App {
-    pub name: &'static str,
+    pub name: String,
     pub default_port: u16,
     pub tables: Vec<TableGrant>,
-    /// Role rules as TOML text (see [`crate::model::rules`]), read at start.
-    pub rules: Option<&'static str>,
+    pub rules: Option<DeclaredRules>,
     pub routes: Vec<CustomRoute>,
+}
+
+/// An app's role rules as it declares them.
+#[derive(Debug, Clone)]
+pub enum DeclaredRules {
+    /// TOML text in the form [`crate::model::rules`] documents, read at start (a crate app's
+    /// `rules.toml`).
+    Toml(String),
+    /// Rules read with the configuration (a table-only app's `[apps.<name>.rules]`).
+    Read(Rules),
 }
 
 /// One route an app adds next to its generated API. Its handler extracts
@@ -46,9 +57,9 @@ impl CustomRoute {
 }
 
 impl App {
-    pub fn new(name: &'static str, default_port: u16) -> Self {
+    pub fn new(name: &str, default_port: u16) -> Self {
         Self {
-            name,
+            name: name.to_string(),
             default_port,
             tables: Vec::new(),
             rules: None,
@@ -58,16 +69,17 @@ impl App {
 
     /// Declares the app's role rules, TOML text in the form [`crate::model::rules`] documents
     /// (usually `include_str!("../rules.toml")`). They apply once auth is on.
-    pub fn rules(mut self, toml: &'static str) -> Self {
-        self.rules = Some(toml);
+    pub fn rules(mut self, toml: &str) -> Self {
+        self.rules = Some(DeclaredRules::Toml(toml.to_string()));
         self
     }
 
     /// The app's declared rules; TOML that does not read is an error naming the app.
     pub fn parsed_rules(&self) -> anyhow::Result<Rules> {
-        match self.rules {
-            Some(text) => rules::parse(text)
+        match &self.rules {
+            Some(DeclaredRules::Toml(text)) => rules::parse(text)
                 .map_err(|e| anyhow::anyhow!("app `{}`: its rules do not read: {e}", self.name)),
+            Some(DeclaredRules::Read(rules)) => Ok(rules.clone()),
             None => Ok(Rules::new()),
         }
     }

@@ -1,5 +1,5 @@
 //! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`,
-//! `token`, `db roles`.
+//! `token`, `rules`, `app new|list|remove`, `db introspect|roles`.
 //! The binary only hands its linked apps to [`main`].
 
 use std::path::PathBuf;
@@ -8,10 +8,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
+use crate::apps::commands::{self as app_commands, AppsContext};
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile, LogConfig, LogFormat};
 use crate::db::Database;
+use crate::model::TableGrant;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{auth, graphql, migrate, roles};
+use crate::{apps, auth, graphql, migrate, roles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,7 +80,12 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Manages the shared database.
+    /// Adds, lists and removes apps.
+    App {
+        #[command(subcommand)]
+        action: AppAction,
+    },
+    /// Works on the shared database itself.
     Db {
         #[command(subcommand)]
         action: DbAction,
@@ -86,7 +93,40 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum AppAction {
+    /// Adds a table-only app to the configuration file (`--config`, else ./runtime.toml, created
+    /// when missing); with `--crate`, scaffolds apps/NAME as a crate and links it instead.
+    New {
+        name: String,
+        /// A table of its allowlist: TABLE, TABLE:read or TABLE:read-write (the default).
+        /// Repeatable.
+        #[arg(long = "table", value_name = "TABLE[:ACCESS]", value_parser = apps::parse_table_spec)]
+        tables: Vec<TableGrant>,
+        /// Its port (default: the next after the highest port in use).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Scaffold an app crate (run from the workspace root), to add code of its own.
+        #[arg(long = "crate")]
+        scaffold: bool,
+    },
+    /// Lists every app: port, enabled, kind (crate or config) and tables.
+    List,
+    /// Removes a table-only app from the configuration file.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum DbAction {
+    /// Proposes one table-only app per group of tables joined by foreign keys, for a database
+    /// no migration of ours built.
+    Introspect {
+        /// PostgreSQL: the schema to read (default: the connection's current schema).
+        #[arg(long)]
+        schema: Option<String>,
+        /// Add the proposed apps to the configuration file instead of printing them.
+        #[arg(long)]
+        write: bool,
+    },
     /// Prints (or with --apply runs) the SQL that gives every app a PostgreSQL login role
     /// `<database.role_prefix><app>` holding exactly its allowlist.
     Roles {
@@ -135,21 +175,77 @@ pub fn main(apps: Vec<App>) -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
+async fn run(cli: Cli, linked: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
         Command::Migrate { .. }
-        | Command::Db { .. }
         | Command::GraphqlSchema { .. }
         | Command::Openapi { .. }
         | Command::Token { .. }
-        | Command::Rules { .. } => None,
+        | Command::Rules { .. }
+        | Command::App { .. }
+        | Command::Db { .. } => None,
     };
-    let file = cli.config.map_or(ConfigFile::Default, ConfigFile::Named);
-    let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
-    let config = Config::load(&file, &CliOverrides::new(cli.database_url, port))?.check(&linked)?;
+    // The file the `app` and `db` commands write; `app new` and `db introspect --write` create
+    // it when it is missing.
+    let own_file = cli.config.clone().unwrap_or_else(|| "runtime.toml".into());
+    let creates_file = matches!(
+        &cli.command,
+        Command::App {
+            action: AppAction::New { .. }
+        } | Command::Db {
+            action: DbAction::Introspect { write: true, .. }
+        }
+    );
+    let file = match cli.config {
+        _ if creates_file => ConfigFile::Optional(own_file.clone()),
+        Some(path) => ConfigFile::Named(path),
+        None => ConfigFile::Default,
+    };
+    let overrides = CliOverrides::new(cli.database_url, port);
+    let raw = Config::load(&file, &overrides)?;
+    // Every app, crate or table-only, from here on.
+    let apps = apps::with_configured(linked, &raw)?;
+    let names: Vec<(&str, u16)> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.default_port))
+        .collect();
+    let config = raw.check(&names)?;
     init_logs(&config.raw.log);
+    let apps_context = AppsContext {
+        config: &config,
+        apps: &apps,
+        file: &own_file,
+        overrides: &overrides,
+    };
     match cli.command {
+        Command::App { action } => match action {
+            AppAction::New {
+                name,
+                tables,
+                port,
+                scaffold: false,
+            } => app_commands::new_config_app(&apps_context, &name, &tables, port).await,
+            AppAction::New {
+                name,
+                tables,
+                port,
+                scaffold: true,
+            } => app_commands::new_crate_app(&apps_context, &name, &tables, port),
+            AppAction::List => {
+                app_commands::list(&apps_context);
+                Ok(())
+            }
+            AppAction::Remove { name } => app_commands::remove(&apps_context, &name),
+        },
+        Command::Db { action } => match action {
+            DbAction::Introspect { schema, write } => {
+                app_commands::introspect(&apps_context, schema.as_deref(), write).await
+            }
+            DbAction::Roles { apply, revoke, app } => {
+                roles_command(&config, &apps, app.as_deref(), apply, revoke).await
+            }
+        },
         Command::Rules { app } => print_rules(&apps, app.as_deref()),
         Command::Start { app, .. } => {
             let serve = app.map_or(Serve::All, Serve::App);
@@ -170,9 +266,6 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             .await
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
-        Command::Db {
-            action: DbAction::Roles { apply, revoke, app },
-        } => roles_command(&config, &apps, app.as_deref(), apply, revoke).await,
         Command::Token { role, claims, ttl } => {
             println!("{}", auth::role_token(config.auth(), &role, &claims, ttl)?);
             Ok(())
@@ -208,10 +301,7 @@ fn print_rules(apps: &[App], only: Option<&str>) -> anyhow::Result<()> {
         .iter()
         .filter(|a| only.is_none_or(|name| a.name == name))
     {
-        all.insert(
-            app.name.to_string(),
-            serde_json::to_value(app.parsed_rules()?)?,
-        );
+        all.insert(app.name.clone(), serde_json::to_value(app.parsed_rules()?)?);
     }
     println!("{}", serde_json::to_string_pretty(&all)?);
     Ok(())

@@ -5,6 +5,7 @@
 //! -> [`db`]. The engine knows tables, never a particular app: apps hand it an [`App`].
 
 pub mod api;
+pub mod apps;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -24,5 +25,5 @@ pub mod sql;
 
 mod app;
 
-pub use app::{App, CustomRoute};
+pub use app::{App, CustomRoute, DeclaredRules};
 pub mod cli;

@@ -232,7 +232,10 @@ async fn two_apps_claiming_one_route_stop_start_up() {
             hello,
         ),
     ];
-    let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
+    let linked: Vec<(&str, u16)> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.default_port))
+        .collect();
     let config = test_config(&db.url, &apps).check(&linked).unwrap();
     let error = Runtime::build(&config, &apps, Serve::All)
         .await

@@ -14,11 +14,14 @@ use crate::helpers::{TestDb, test_config};
 async fn every_apps_schema_matches_its_checked_in_sdl() {
     let db = TestDb::sqlite();
     let apps = linked_apps();
-    let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
+    let linked: Vec<(&str, u16)> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.default_port))
+        .collect();
     let config = test_config(&db.url, &apps).check(&linked).unwrap();
     let prepared = prepare(&config, &apps, &Serve::All).await.unwrap();
     for app in &apps {
-        let api = prepared.api(app.name).unwrap();
+        let api = prepared.api(&app.name).unwrap();
         let sdl = graphql::sdl(&graphql::schema(api.context.clone()).unwrap());
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../apps/{}/schema.graphql", app.name));

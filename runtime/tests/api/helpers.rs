@@ -249,9 +249,13 @@ impl TestApp {
         apps: Vec<App>,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
         let mut config = test_config(&db.url, &apps);
         configure(&mut config);
+        let apps = engine::apps::with_configured(apps, &config).expect("valid table-only apps");
+        let linked: Vec<(&str, u16)> = apps
+            .iter()
+            .map(|a| (a.name.as_str(), a.default_port))
+            .collect();
         let admin = config
             .auth
             .admin_secret

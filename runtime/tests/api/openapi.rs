@@ -277,7 +277,7 @@ async fn checked_in_documents_are_current() {
     for linked in linked_apps() {
         let served = app
             .client
-            .get(app.url(linked.name, "/documentation/json"))
+            .get(app.url(&linked.name, "/documentation/json"))
             .send()
             .await
             .unwrap()
@@ -285,7 +285,7 @@ async fn checked_in_documents_are_current() {
             .await
             .unwrap();
         let generated = format!("{served}\n");
-        let path = checked_in(linked.name);
+        let path = checked_in(&linked.name);
         if update {
             std::fs::write(&path, &generated).unwrap();
             continue;

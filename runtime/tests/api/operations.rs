@@ -377,7 +377,10 @@ async fn start_up_waits_for_postgres_then_gives_up_clearly() {
         return;
     };
     let apps = runtime::linked_apps();
-    let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
+    let linked: Vec<(&str, u16)> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.default_port))
+        .collect();
     // Nothing listens: after database.connect_timeout_secs, a clear error.
     let proxied = free_port();
     let (server, url) = through(&db, proxied);

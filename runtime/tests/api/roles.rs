@@ -269,7 +269,10 @@ async fn reapplying_after_an_allowlist_change_revokes_what_was_dropped() {
     };
     let role = format!("{prefix}catalogue");
     let apply = async |apps: Vec<App>, intent: Intent| {
-        let linked: Vec<(&str, u16)> = apps.iter().map(|a| (a.name, a.default_port)).collect();
+        let linked: Vec<(&str, u16)> = apps
+            .iter()
+            .map(|a| (a.name.as_str(), a.default_port))
+            .collect();
         let mut config = test_config(&db.url, &apps);
         config.database.role_prefix = prefix.clone();
         if let Some(app) = config.apps.get_mut("catalogue") {

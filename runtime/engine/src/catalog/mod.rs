@@ -4,6 +4,7 @@
 //! unique constraints. Shared as `Arc<Catalog>`. The migration history table is left out, so no
 //! app can ever list it. Catalog SQL lives in `sql/` per dialect.
 
+pub mod introspect;
 mod postgres;
 mod sqlite;
 
@@ -116,8 +117,17 @@ pub struct UniqueConstraint {
 pub struct CatalogError(#[from] sqlx::Error);
 
 impl Catalog {
-    /// Reads the live schema.
+    /// Reads the live schema (on PostgreSQL, the connection's current schema).
     pub async fn introspect(db: &Database) -> Result<Self, CatalogError> {
+        Self::introspect_schema(db, None).await
+    }
+
+    /// Reads the live schema; on PostgreSQL, `schema` names another schema than the current
+    /// one (SQLite has one schema: it must be `None`).
+    pub async fn introspect_schema(
+        db: &Database,
+        schema: Option<&str>,
+    ) -> Result<Self, CatalogError> {
         let mut tables = match db {
             Database::Sqlite(lite) => {
                 let mut conn = lite.connect().await?;
@@ -125,7 +135,7 @@ impl Catalog {
                 sqlx::Connection::close(conn).await?;
                 tables
             }
-            Database::Postgres(pg) => postgres::introspect(pg.pool()).await?,
+            Database::Postgres(pg) => postgres::introspect(pg.pool(), schema).await?,
         };
         tables.retain(|table| table.name != HISTORY_TABLE && !capture::is_internal(&table.name));
         tables.sort_by(|a, b| a.name.cmp(&b.name));

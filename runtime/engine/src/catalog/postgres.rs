@@ -1,4 +1,5 @@
-//! PostgreSQL introspection over `pg_catalog`, limited to the connection's current schema.
+//! PostgreSQL introspection over `pg_catalog`, limited to one schema: the connection's current
+//! schema, or the one named.
 
 use sqlx::PgPool;
 
@@ -24,12 +25,17 @@ type ConstraintRow = (
     Vec<String>,
 );
 
-pub(super) async fn introspect(pool: &PgPool) -> Result<Vec<Table>, sqlx::Error> {
+pub(super) async fn introspect(
+    pool: &PgPool,
+    schema: Option<&str>,
+) -> Result<Vec<Table>, sqlx::Error> {
     let columns: Vec<ColumnRow> = sqlx::query_as(include_str!("sql/postgres_columns.sql"))
+        .bind(schema)
         .fetch_all(pool)
         .await?;
     let constraints: Vec<ConstraintRow> =
         sqlx::query_as(include_str!("sql/postgres_constraints.sql"))
+            .bind(schema)
             .fetch_all(pool)
             .await?;
 

@@ -22,6 +22,9 @@ pub use events::EventsConfig;
 pub use ops::{AdminConfig, CorsConfig, LogConfig, LogFormat};
 pub use secret::DatabaseUrl;
 
+use crate::model::Access;
+use crate::model::rules::Rules;
+
 /// The whole configuration as read from its layers.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -148,10 +151,18 @@ impl Default for GraphqlConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
-    /// The app's own port; its manifest's default port when absent.
+    /// The app's own port; its manifest's default port when absent (required for a table-only
+    /// app).
     pub port: Option<u16>,
     /// Whether `runtime start` serves the app on its own port and in the composed API.
     pub enabled: Option<bool>,
+    /// A table-only app's allowlist, table -> `read` | `read-write`: an entry with `tables`
+    /// declares an app no crate provides (see [`crate::apps`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tables: Option<BTreeMap<String, Access>>,
+    /// A table-only app's role rules, in the form of a crate's `rules.toml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Rules>,
     /// What `runtime start --app NAME` connects with instead of `database.url`: the app's own
     /// PostgreSQL role (see `runtime db roles`).
     pub database_url: Option<DatabaseUrl>,
@@ -259,6 +270,8 @@ pub enum ConfigFile {
     Default,
     /// A file the user named; it must exist.
     Named(PathBuf),
+    /// A file a command that writes the configuration creates when it is missing.
+    Optional(PathBuf),
 }
 
 /// A configuration that could not be read or does not make sense.
@@ -280,6 +293,8 @@ impl Config {
             ConfigFile::Default => figment.merge(Toml::file("runtime.toml")),
             ConfigFile::Named(path) if path.is_file() => figment.merge(Toml::file_exact(path)),
             ConfigFile::Named(path) => return Err(ConfigError::MissingFile(path.clone())),
+            ConfigFile::Optional(path) if path.is_file() => figment.merge(Toml::file_exact(path)),
+            ConfigFile::Optional(_) => figment,
         };
         figment
             .merge(Env::prefixed("RUNTIME_").split("__"))
@@ -288,7 +303,8 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
-    /// Checks the configuration against the apps the binary links (`(name, default port)`).
+    /// Checks the configuration against every app (`(name, default port)`): the crates the binary
+    /// links and the table-only apps [`crate::apps::with_configured`] read from `apps`.
     pub fn check(self, linked: &[(&str, u16)]) -> Result<CheckedConfig, ConfigError> {
         for name in self.apps.keys() {
             if !linked.iter().any(|(linked_name, _)| linked_name == name) {
@@ -296,7 +312,8 @@ impl Config {
                 return Err(ConfigError::Key {
                     key: format!("apps.{name}"),
                     reason: format!(
-                        "no app named `{name}` is linked into this binary (known apps: {})",
+                        "no app named `{name}` is linked into this binary (known apps: {}); a \
+                         table-only app needs `tables`",
                         known.join(", ")
                     ),
                 });

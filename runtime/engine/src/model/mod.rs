@@ -11,10 +11,13 @@ pub mod rules;
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::catalog::{Catalog, ColumnKind, Generated, TableKind};
 
-/// What an app may do with a table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What an app may do with a table; `read` or `read-write` in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Access {
     /// Reads only: list, get, relations.
     Read,

@@ -98,7 +98,7 @@ pub fn document(
             let path = route_doc::openapi_path(&route.path);
             let operation = route
                 .doc
-                .operation(model, app.name, method.clone(), &path)?;
+                .operation(model, &app.name, method.clone(), &path)?;
             custom.push(Route {
                 path,
                 method,
@@ -147,7 +147,7 @@ pub fn document(
         }) {
             tags.push(
                 TagBuilder::new()
-                    .name(app.name)
+                    .name(app.name.as_str())
                     .description(Some(format!("routes of app `{}`", app.name)))
                     .build(),
             );

@@ -88,7 +88,7 @@ pub fn wanted(
     if let Some(name) = only
         && !apps.iter().any(|app| app.name == name)
     {
-        let known: Vec<&str> = apps.iter().map(|app| app.name).collect();
+        let known: Vec<&str> = apps.iter().map(|app| app.name.as_str()).collect();
         return Err(RolesError::UnknownApp(name.to_string(), known.join(", ")));
     }
     let prefix = &config.database().role_prefix;
@@ -111,7 +111,7 @@ pub fn wanted(
                 role,
                 tables: app.tables.clone(),
                 password: config
-                    .app(app.name)
+                    .app(&app.name)
                     .and_then(|s| s.database_password.clone()),
             })
         })

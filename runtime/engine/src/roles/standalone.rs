@@ -73,7 +73,7 @@ pub async fn check_migrations(db: &Database, app: &str, dir: &Path) -> anyhow::R
 pub async fn check_capture(db: &Database, catalog: &Catalog, app: &App) -> anyhow::Result<()> {
     let pool = pool(db)?;
     let tables: Vec<&str> = app.tables.iter().map(|g| g.table.as_str()).collect();
-    let app = app.name;
+    let app = app.name.as_str();
     let owner_first = format!(
         "run `runtime start` once as the owner (database.url), then `runtime db roles --apply`, \
          before `runtime start --app {app}` as its role"

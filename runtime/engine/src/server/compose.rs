@@ -41,7 +41,7 @@ pub fn check_routes(apps: &[&App]) -> Result<(), RouteConflict> {
                     path: route.path.clone(),
                 });
             }
-            claimed.push((app.name, method, shape));
+            claimed.push((app.name.as_str(), method, shape));
         }
     }
     Ok(())

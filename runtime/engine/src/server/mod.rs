@@ -99,7 +99,7 @@ impl Runtime {
         } = prepare(config, apps, &serve).await?;
         let installed = match apps
             .iter()
-            .find(|app| Some(app.name) == own_role.as_deref())
+            .find(|app| Some(app.name.as_str()) == own_role.as_deref())
         {
             Some(app) => {
                 if events.is_some() {

@@ -15,7 +15,7 @@ use crate::db::Database;
 use crate::events::{self, ChangeHub};
 use crate::model::AppModel;
 use crate::model::rules::Rules;
-use crate::{migrate, openapi, roles};
+use crate::{apps, migrate, openapi, roles};
 
 /// The name the composed API goes by.
 pub const COMPOSED: &str = "runtime";
@@ -121,11 +121,11 @@ pub async fn prepare(
     let chosen: Vec<&App> = match serve {
         Serve::All => apps
             .iter()
-            .filter(|app| config.app(app.name).is_some_and(|s| s.enabled))
+            .filter(|app| config.app(&app.name).is_some_and(|s| s.enabled))
             .collect(),
         Serve::App(name) => {
-            let app = apps.iter().find(|app| app.name == name).ok_or_else(|| {
-                let known: Vec<&str> = apps.iter().map(|a| a.name).collect();
+            let app = apps.iter().find(|app| app.name == *name).ok_or_else(|| {
+                let known: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
                 anyhow::anyhow!("--app {name}: no such app (apps: {})", known.join(", "))
             })?;
             vec![app]
@@ -149,12 +149,13 @@ pub async fn prepare(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut apis = Vec::new();
     for (app, rules) in chosen.iter().zip(&rules) {
-        let mut model = AppModel::build(app.name, &app.tables, &catalog)?;
-        apply_rules(&mut model, app.name, rules)?;
+        let mut model = AppModel::build(&app.name, &app.tables, &catalog)
+            .map_err(|missing| apps::missing_table(config, missing))?;
+        apply_rules(&mut model, &app.name, rules)?;
         let context = context(model);
         apis.push(PreparedApi {
-            name: app.name.to_string(),
-            port: config.app(app.name).map_or(app.default_port, |s| s.port),
+            name: app.name.clone(),
+            port: config.app(&app.name).map_or(app.default_port, |s| s.port),
             custom: vec![(context.clone(), (*app).clone())],
             context,
         });
@@ -163,7 +164,7 @@ pub async fn prepare(
         compose::check_routes(&chosen)?;
         let mut model = AppModel::build(COMPOSED, &compose::union_grants(&chosen), &catalog)?;
         for (app, rules) in chosen.iter().zip(&rules) {
-            apply_rules(&mut model, app.name, rules)?;
+            apply_rules(&mut model, &app.name, rules)?;
         }
         apis.push(PreparedApi {
             name: COMPOSED.to_string(),
@@ -176,7 +177,7 @@ pub async fn prepare(
         .iter()
         .filter(|app| {
             chosen.iter().any(|c| c.name == app.name)
-                || config.app(app.name).is_some_and(|s| s.enabled)
+                || config.app(&app.name).is_some_and(|s| s.enabled)
         })
         .flat_map(|app| app.tables.iter().map(|grant| grant.table.clone()))
         .collect();

@@ -14,5 +14,5 @@ FROM pg_constraint con
 JOIN pg_class rel ON rel.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = rel.relnamespace
 LEFT JOIN pg_class ref ON ref.oid = con.confrelid
-WHERE n.nspname = current_schema() AND con.contype IN ('p', 'u', 'f')
+WHERE n.nspname = coalesce($1::text, current_schema()) AND con.contype IN ('p', 'u', 'f')
 ORDER BY rel.relname, con.conname
