@@ -1,5 +1,5 @@
-//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`,
-//! `token`.
+//! The `runtime` command line: `start`, `migrate apply|status|new|baseline|undo`,
+//! `db backup|restore`, `openapi`, `graphql-schema`, `token`.
 //! The binary only hands its linked apps to [`main`].
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile, LogConfig, LogFormat};
 use crate::db::Database;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{auth, graphql, migrate};
+use crate::{auth, backup, graphql, migrate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,6 +78,31 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Works on the configured database as a whole.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbAction {
+    /// Writes a consistent copy of the whole database to FILE, while runtimes may serve it
+    /// (SQLite: a database file; PostgreSQL: an archive of `pg_dump --format=custom`).
+    Backup {
+        file: PathBuf,
+        /// Overwrite FILE when it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replaces the whole database with the backup in FILE (SQLite: only while no runtime
+    /// serves it).
+    Restore {
+        file: PathBuf,
+        /// Confirms that everything in the database now is to be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,8 +115,20 @@ enum MigrateAction {
     },
     /// Lists applied and pending migrations.
     Status,
-    /// Creates the next migration file.
+    /// Creates the next migration file and its undo file.
     New { name: String },
+    /// Records every migration up to VERSION as applied without running it, for a database
+    /// whose schema exists already.
+    Baseline {
+        #[arg(value_parser = clap::value_parser!(i32).range(1..))]
+        version: i32,
+    },
+    /// Undoes the last applied migration with its undo file (`U<version>__<name>.sql`).
+    Undo {
+        /// Undo every applied migration above this version instead, newest first (0: all).
+        #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i32).range(0..))]
+        to: Option<i32>,
+    },
 }
 
 /// Parses the command line, runs the command, and reports the error chain on failure.
@@ -117,6 +154,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
     let port = match &cli.command {
         Command::Start { port, .. } => *port,
         Command::Migrate { .. }
+        | Command::Db { .. }
         | Command::GraphqlSchema { .. }
         | Command::Openapi { .. }
         | Command::Token { .. }
@@ -147,6 +185,7 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             .await
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
+        Command::Db { action } => db_command(&config, action).await,
         Command::Token { role, claims, ttl } => {
             println!("{}", auth::role_token(config.auth(), &role, &claims, ttl)?);
             Ok(())
@@ -212,8 +251,38 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
     let dir = config.migrations_dir();
     match action {
         MigrateAction::New { name } => {
-            let path = migrate::create(dir, &name)?;
-            println!("created {}", path.display());
+            let created = migrate::create(dir, &name)?;
+            println!("created {}", created.path.display());
+            println!("created {} (undoes it)", created.undo.display());
+        }
+        MigrateAction::Baseline { version } => {
+            let db =
+                Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
+            let marked = migrate::baseline(&db, dir, version).await;
+            db.close().await;
+            let marked = marked.with_context(|| format!("baselining at version {version}"))?;
+            if marked.is_empty() {
+                println!("nothing to mark: migrations up to version {version} are applied");
+            }
+            for migration in marked {
+                println!("marked {} as applied (not run)", migration.label());
+            }
+        }
+        MigrateAction::Undo { to } => {
+            let db =
+                Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
+            let undone = migrate::undo(&db, dir, to).await;
+            db.close().await;
+            let undone = undone.with_context(|| format!("undoing migrations from {}", dir.display()))?;
+            if undone.is_empty() {
+                match to {
+                    Some(version) => println!("nothing to undo: no migration above version {version} is applied"),
+                    None => println!("nothing to undo: no migration is applied"),
+                }
+            }
+            for migration in undone {
+                println!("undid {}", migration.label());
+            }
         }
         MigrateAction::Apply { to } => {
             let db =
@@ -232,17 +301,63 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
         MigrateAction::Status => {
             let db =
                 Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
-            println!("{:<8} {:<32} state", "version", "name");
+            println!("{:<8} {:<32} {:<6} state", "version", "name", "undo");
             for state in migrate::status(&db, dir).await? {
+                let undo = match state.undo {
+                    migrate::UndoFile::Ready => "yes",
+                    migrate::UndoFile::Empty => "empty",
+                    migrate::UndoFile::Missing => "no",
+                };
                 println!(
-                    "{:<8} {:<32} {}",
+                    "{:<8} {:<32} {:<6} {}",
                     state.version,
                     state.name,
+                    undo,
                     describe(&state)
                 );
             }
             db.close().await;
         }
+    }
+    Ok(())
+}
+
+async fn db_command(config: &CheckedConfig, action: DbAction) -> anyhow::Result<()> {
+    let say: backup::Say = |line| eprintln!("{line}");
+    let (summary, what) = match action {
+        DbAction::Backup { file, force } => {
+            let target = backup::Target::of(config.database())?;
+            let summary = backup::backup(config.database(), &file, force, say)
+                .await
+                .with_context(|| format!("backing up to {}", file.display()))?;
+            let what = format!("backed up {} to {}", target.describe(), file.display());
+            (summary, what)
+        }
+        DbAction::Restore { file, yes } => {
+            let target = backup::check(config.database(), &file)?;
+            if !yes {
+                anyhow::bail!(
+                    "restoring {} replaces {}: every table and row in it now is lost; \
+                     run again with --yes to do it",
+                    file.display(),
+                    target.describe()
+                );
+            }
+            let summary = backup::restore(config.database(), &file, say)
+                .await
+                .with_context(|| format!("restoring {}", file.display()))?;
+            let what = format!("restored {} from {}", target.describe(), file.display());
+            (summary, what)
+        }
+    };
+    println!(
+        "{what} ({} bytes) in {:.2} s",
+        summary.bytes,
+        summary.took.as_secs_f64()
+    );
+    println!("{:<40} rows", "table");
+    for (table, rows) in &summary.tables {
+        println!("{table:<40} {rows}");
     }
     Ok(())
 }

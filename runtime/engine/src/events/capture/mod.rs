@@ -17,6 +17,9 @@ pub const LOG_TABLE: &str = "runtime_changes";
 /// order ([`super::sequencer`]). Hidden from every API.
 pub const INBOX_TABLE: &str = "runtime_change_inbox";
 
+/// Every trigger the runtime creates starts with this.
+pub const TRIGGER_PREFIX: &str = "runtime_changes_";
+
 /// Whether a table is the runtime's own, which no app may list.
 pub fn is_internal(table: &str) -> bool {
     table == LOG_TABLE || table == INBOX_TABLE
