@@ -1,10 +1,12 @@
 //! End-to-end tests: the runtime on port 0 over a fresh database, called over HTTP.
 
+mod commands;
 mod helpers;
 mod seed;
 
 mod allowlist;
 mod auth;
+mod backup;
 mod cli;
 mod composed;
 mod concurrent_reads;
@@ -21,6 +23,7 @@ mod graphql_http;
 mod graphql_schema;
 mod hostile_input;
 mod json_bodies;
+mod migrate_undo;
 mod migrations;
 mod openapi;
 mod operations;
