@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::str::FromStr as _;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -79,7 +79,7 @@ pub(super) async fn backup(
     let written = temp.path().to_path_buf();
     let password = libpq.password;
     let dump = tokio::task::spawn_blocking(move || {
-        run("pg_dump", &args, password.as_deref(), Some(&written), say)
+        run("pg_dump", &args, password.as_deref(), Some(written.as_path()), say)
     });
     let tables = row_counts(&mut snapshot).await;
     let dumped = dump.await;
@@ -167,7 +167,7 @@ fn run(
     tool: &'static str,
     args: &[OsString],
     password: Option<&str>,
-    watch: Option<&PathBuf>,
+    watch: Option<&Path>,
     say: Say,
 ) -> Result<(), BackupError> {
     let mut command = Command::new(tool);

@@ -123,9 +123,9 @@ fn not_sqlite(file: &Path, reason: &str) -> BackupError {
     }
 }
 
+/// Replaces `database` with `file`, which [`check`] accepted.
 pub(super) fn restore(database: &Path, file: &Path, say: Say) -> Result<Summary, BackupError> {
     let started = Instant::now();
-    check(file)?;
     let dir = super::folder(database);
     std::fs::create_dir_all(dir).map_err(BackupError::io(format!(
         "could not create the folder {}",

@@ -329,7 +329,70 @@ fn write_new(path: &Path, text: &str) -> Result<(), MigrateError> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_statements;
+    use std::path::Path;
+
+    use super::{has_statements, scan};
+    use crate::db::Dialect;
+
+    fn dir_with(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for file in files {
+            std::fs::write(dir.path().join(file), "SELECT 1;\n").unwrap();
+        }
+        dir
+    }
+
+    fn undo_name(path: Option<&Path>) -> Option<String> {
+        path.map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn undo_files_pair_with_their_migration_per_dialect() {
+        let dir = dir_with(&[
+            "V1__one.sql",
+            "U1__one.sql",
+            "V2__two.sqlite.sql",
+            "V2__two.postgres.sql",
+            "U2__two.sqlite.sql",
+            "U2__two.postgres.sql",
+            "V3__three.sql",
+        ]);
+        for (dialect, name) in [(Dialect::Sqlite, "sqlite"), (Dialect::Postgres, "postgres")] {
+            let files = scan(dir.path(), dialect).unwrap();
+            let undos: Vec<Option<String>> =
+                files.iter().map(|f| undo_name(f.undo.as_deref())).collect();
+            assert_eq!(
+                undos,
+                [
+                    Some("U1__one.sql".to_string()),
+                    Some(format!("U2__two.{name}.sql")),
+                    None
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_stray_or_misnamed_undo_file_is_an_error() {
+        let stray = dir_with(&["V1__one.sql", "U2__two.sql"]);
+        let error = scan(stray.path(), Dialect::Sqlite).unwrap_err().to_string();
+        assert!(error.contains("without its migration V2__two"), "{error}");
+        let misnamed = dir_with(&["V1__one.sql", "U1__uno.sql"]);
+        let error = scan(misnamed.path(), Dialect::Sqlite)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("already named"), "{error}");
+        let half = dir_with(&["V1__one.sql", "U1__one.postgres.sql"]);
+        assert!(scan(half.path(), Dialect::Postgres).is_ok());
+        let error = scan(half.path(), Dialect::Sqlite).unwrap_err().to_string();
+        assert!(
+            error.contains("U1__one.sqlite.sql") && error.contains("none for sqlite"),
+            "{error}"
+        );
+        let mixed = dir_with(&["V1__one.sql", "U1__one.sql", "U1__one.sqlite.sql"]);
+        let error = scan(mixed.path(), Dialect::Sqlite).unwrap_err().to_string();
+        assert!(error.contains("both a portable file and dialect files"), "{error}");
+    }
 
     #[test]
     fn comments_and_whitespace_are_no_statement() {
