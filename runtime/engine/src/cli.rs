@@ -273,10 +273,13 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
                 Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
             let undone = migrate::undo(&db, dir, to).await;
             db.close().await;
-            let undone = undone.with_context(|| format!("undoing migrations from {}", dir.display()))?;
+            let undone =
+                undone.with_context(|| format!("undoing migrations from {}", dir.display()))?;
             if undone.is_empty() {
                 match to {
-                    Some(version) => println!("nothing to undo: no migration above version {version} is applied"),
+                    Some(version) => {
+                        println!("nothing to undo: no migration above version {version} is applied")
+                    }
                     None => println!("nothing to undo: no migration is applied"),
                 }
             }

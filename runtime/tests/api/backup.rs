@@ -89,7 +89,11 @@ async fn sqlite_backup_while_serving_then_restore() {
     // The copy holds what the backup reported, and is sound.
     let copy = format!("sqlite://{}", file.display());
     for (table, rows) in &counts {
-        assert_eq!(count(&copy, &format!("\"{table}\"")).await, *rows, "{table}");
+        assert_eq!(
+            count(&copy, &format!("\"{table}\"")).await,
+            *rows,
+            "{table}"
+        );
     }
     assert_eq!(strings(&copy, "PRAGMA integrity_check").await, ["ok"]);
 
@@ -107,27 +111,46 @@ async fn sqlite_backup_while_serving_then_restore() {
         "{out}"
     );
     let garbage = dir.path().join("garbage.sqlite");
-    std::fs::write(&garbage, "not a database, only some text that is long enough").unwrap();
+    std::fs::write(
+        &garbage,
+        "not a database, only some text that is long enough",
+    )
+    .unwrap();
     let out = refused(&["db", "restore", garbage.to_str().unwrap(), "--yes"]);
     assert!(out.contains("is not a SQLite database"), "{out}");
     let out = refused(&["db", "restore", "no-such-file.sqlite", "--yes"]);
-    assert!(out.contains("no backup file at no-such-file.sqlite"), "{out}");
+    assert!(
+        out.contains("no backup file at no-such-file.sqlite"),
+        "{out}"
+    );
     assert_eq!(count(&url, "products").await, now, "nothing restored");
 
     let db = app.stop().await;
-    let out = run(dir.path(), &url, &migrations, &["db", "restore", file_arg, "--yes"]);
+    let out = run(
+        dir.path(),
+        &url,
+        &migrations,
+        &["db", "restore", file_arg, "--yes"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("restored the SQLite database"));
     assert_eq!(row_counts(&out), counts);
     assert_eq!(count(&url, "products").await, in_backup);
     // A runtime starts on the restored database and serves its rows.
     let app = TestApp::spawn_with(db, runtime::linked_apps()).await;
-    let reply = app.get("products", "/products?totalCount=true&limit=1").await;
+    let reply = app
+        .get("products", "/products?totalCount=true&limit=1")
+        .await;
     assert_eq!(
         reply.header("x-total-count"),
         Some(in_backup.to_string().as_str())
     );
-    let forced = succeed(dir.path(), &url, &migrations, &["db", "backup", file_arg, "--force"]);
+    let forced = succeed(
+        dir.path(),
+        &url,
+        &migrations,
+        &["db", "backup", file_arg, "--force"],
+    );
     assert!(forced.contains("backed up"), "{forced}");
     app.finish().await;
 }
@@ -159,7 +182,10 @@ async fn postgres_backup_and_restore_round_trip() {
     let out = text(&backup);
     assert!(!out.contains("s3cret-w0rd"), "{out}");
     assert!(out.contains("backed up the PostgreSQL database"), "{out}");
-    assert!(out.contains("pg_dump: dumping contents of table"), "progress: {out}");
+    assert!(
+        out.contains("pg_dump: dumping contents of table"),
+        "progress: {out}"
+    );
     let counts = row_counts(&backup);
     let in_backup = rows_of(&counts, "products");
     assert!(in_backup >= 20, "{counts:?}");
@@ -167,12 +193,22 @@ async fn postgres_backup_and_restore_round_trip() {
 
     // Into a fresh database: exactly the rows the backup reported, table by table.
     let fresh = TestDb::postgres().await.unwrap();
-    let out = fail(dir.path(), &fresh.url, &migrations, &["db", "restore", file_arg]);
+    let out = fail(
+        dir.path(),
+        &fresh.url,
+        &migrations,
+        &["db", "restore", file_arg],
+    );
     assert!(
         out.contains("--yes") && out.contains("replaces the PostgreSQL database"),
         "{out}"
     );
-    let restored = run(dir.path(), &fresh.url, &migrations, &["db", "restore", file_arg, "--yes"]);
+    let restored = run(
+        dir.path(),
+        &fresh.url,
+        &migrations,
+        &["db", "restore", file_arg, "--yes"],
+    );
     assert!(restored.status.success(), "{}", text(&restored));
     assert_eq!(row_counts(&restored), counts);
     assert_eq!(count(&fresh.url, "products").await, in_backup);
@@ -182,7 +218,12 @@ async fn postgres_backup_and_restore_round_trip() {
     let db = app.stop().await;
     db.execute("DROP TABLE line_items; DELETE FROM products WHERE sku LIKE 'W-%';")
         .await;
-    let restored = run(dir.path(), &url, &migrations, &["db", "restore", file_arg, "--yes"]);
+    let restored = run(
+        dir.path(),
+        &url,
+        &migrations,
+        &["db", "restore", file_arg, "--yes"],
+    );
     assert!(restored.status.success(), "{}", text(&restored));
     assert!(!text(&restored).contains("s3cret-w0rd"));
     assert_eq!(row_counts(&restored), counts);

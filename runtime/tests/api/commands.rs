@@ -23,7 +23,11 @@ pub fn run(dir: &Path, url: &str, migrations: &Path, args: &[&str]) -> Output {
 /// Runs `runtime ARGS`, which must succeed, and answers stdout and stderr.
 pub fn succeed(dir: &Path, url: &str, migrations: &Path, args: &[&str]) -> String {
     let output = run(dir, url, migrations, args);
-    assert!(output.status.success(), "runtime {args:?}: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "runtime {args:?}: {}",
+        text(&output)
+    );
     text(&output)
 }
 

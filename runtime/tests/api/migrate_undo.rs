@@ -40,7 +40,11 @@ fn has(names: &[String], name: &str) -> bool {
 fn status_line(output: &str, name: &str) -> Vec<String> {
     output
         .lines()
-        .map(|line| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .map(|line| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .find(|words| words.get(1).is_some_and(|w| w == name))
         .unwrap_or_else(|| panic!("no status line for {name}: {output}"))
 }
@@ -61,7 +65,10 @@ on_both!(undo_the_last_keeps_the_change_log_and_applies_again, |db| {
     assert_eq!(history(&db.url).await, [1, 2, 3, 4]);
     let now = relations(&db.url).await;
     assert!(!has(&now, "invoice_totals"), "{now:?}");
-    assert!(has(&now, "invoices") && has(&now, "runtime_changes"), "{now:?}");
+    assert!(
+        has(&now, "invoices") && has(&now, "runtime_changes"),
+        "{now:?}"
+    );
     assert!(!has(&columns(&db.url, "invoices").await, "total_cents"));
     // Tables the undo left alone keep logging their changes; the runtime's own tables work.
     assert_eq!(capture_triggers(&db.url, "products").await.len(), 3);
@@ -132,7 +139,12 @@ on_both!(undo_to_checks_every_undo_file_before_undoing_any, |db| {
 on_both!(a_failing_undo_rolls_back_and_stays_applied, |db| {
     let dir = tempfile::tempdir().unwrap();
     let migrations = copy_of_migrations();
-    succeed(dir.path(), &db.url, migrations.path(), &["migrate", "apply"]);
+    succeed(
+        dir.path(),
+        &db.url,
+        migrations.path(),
+        &["migrate", "apply"],
+    );
     std::fs::write(
         migrations.path().join("U4__invoices.sql"),
         "DROP TABLE line_items;\nDROP TABLE no_such_table;\n",
@@ -156,50 +168,54 @@ on_both!(a_failing_undo_rolls_back_and_stays_applied, |db| {
     assert!(!has(&now, "invoice_totals"), "{now:?}");
 });
 
-on_both!(new_writes_an_undo_file_and_status_shows_what_can_be_undone, |db| {
-    let dir = tempfile::tempdir().unwrap();
-    let migrations = copy_of_migrations();
-    let ok = |args: &[&str]| succeed(dir.path(), &db.url, migrations.path(), args);
-    let out = ok(&["migrate", "new", "notes"]);
-    assert!(
-        out.contains("V6__notes.sql") && out.contains("U6__notes.sql"),
-        "{out}"
-    );
-    let undo_file = migrations.path().join("U6__notes.sql");
-    assert!(
-        std::fs::read_to_string(&undo_file)
-            .unwrap()
-            .contains("undoes V6__notes")
-    );
-    std::fs::remove_file(migrations.path().join("U2__customers.sql")).unwrap();
-    let status = ok(&["migrate", "status"]);
-    assert_eq!(status_line(&status, "notes")[2], "empty", "{status}");
-    assert_eq!(status_line(&status, "products")[2], "yes", "{status}");
-    assert_eq!(status_line(&status, "customers")[2], "no", "{status}");
+on_both!(
+    new_writes_an_undo_file_and_status_shows_what_can_be_undone,
+    |db| {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = copy_of_migrations();
+        let ok = |args: &[&str]| succeed(dir.path(), &db.url, migrations.path(), args);
+        let out = ok(&["migrate", "new", "notes"]);
+        assert!(
+            out.contains("V6__notes.sql") && out.contains("U6__notes.sql"),
+            "{out}"
+        );
+        let undo_file = migrations.path().join("U6__notes.sql");
+        assert!(
+            std::fs::read_to_string(&undo_file)
+                .unwrap()
+                .contains("undoes V6__notes")
+        );
+        std::fs::remove_file(migrations.path().join("U2__customers.sql")).unwrap();
+        let status = ok(&["migrate", "status"]);
+        assert_eq!(status_line(&status, "notes")[2], "empty", "{status}");
+        assert_eq!(status_line(&status, "products")[2], "yes", "{status}");
+        assert_eq!(status_line(&status, "customers")[2], "no", "{status}");
 
-    std::fs::write(
-        migrations.path().join("V6__notes.sql"),
-        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
-    )
-    .unwrap();
-    ok(&["migrate", "apply"]);
-    assert!(has(&relations(&db.url).await, "notes"));
-    let out = fail(dir.path(), &db.url, migrations.path(), &["migrate", "undo"]);
-    assert!(
-        out.contains("U6__notes.sql holds no SQL statement") && out.contains("nothing was undone"),
-        "{out}"
-    );
-    assert_eq!(history(&db.url).await, [1, 2, 3, 4, 5, 6]);
+        std::fs::write(
+            migrations.path().join("V6__notes.sql"),
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
+        )
+        .unwrap();
+        ok(&["migrate", "apply"]);
+        assert!(has(&relations(&db.url).await, "notes"));
+        let out = fail(dir.path(), &db.url, migrations.path(), &["migrate", "undo"]);
+        assert!(
+            out.contains("U6__notes.sql holds no SQL statement")
+                && out.contains("nothing was undone"),
+            "{out}"
+        );
+        assert_eq!(history(&db.url).await, [1, 2, 3, 4, 5, 6]);
 
-    let mut undo = std::fs::read_to_string(&undo_file).unwrap();
-    undo.push_str("DROP TABLE notes;\n");
-    std::fs::write(&undo_file, undo).unwrap();
-    assert_eq!(status_line(&ok(&["migrate", "status"]), "notes")[2], "yes");
-    let out = ok(&["migrate", "undo"]);
-    assert!(out.contains("undid V6__notes"), "{out}");
-    assert!(!has(&relations(&db.url).await, "notes"));
-    assert_eq!(history(&db.url).await, [1, 2, 3, 4, 5]);
-});
+        let mut undo = std::fs::read_to_string(&undo_file).unwrap();
+        undo.push_str("DROP TABLE notes;\n");
+        std::fs::write(&undo_file, undo).unwrap();
+        assert_eq!(status_line(&ok(&["migrate", "status"]), "notes")[2], "yes");
+        let out = ok(&["migrate", "undo"]);
+        assert!(out.contains("undid V6__notes"), "{out}");
+        assert!(!has(&relations(&db.url).await, "notes"));
+        assert_eq!(history(&db.url).await, [1, 2, 3, 4, 5]);
+    }
+);
 
 on_both!(baseline_adopts_a_schema_built_by_hand, |db| {
     let sqlite = db.url.starts_with("sqlite:");
@@ -220,7 +236,10 @@ on_both!(baseline_adopts_a_schema_built_by_hand, |db| {
     assert!(out.contains("no migration has version 42"), "{out}");
     let out = ok(&db.url, &["migrate", "baseline", "3"]);
     for marked in ["V1__shared", "V2__customers", "V3__products"] {
-        assert!(out.contains(&format!("marked {marked} as applied")), "{out}");
+        assert!(
+            out.contains(&format!("marked {marked} as applied")),
+            "{out}"
+        );
     }
     assert!(!out.contains("V4__invoices"), "{out}");
     assert_eq!(history(&db.url).await, [1, 2, 3]);
@@ -233,7 +252,10 @@ on_both!(baseline_adopts_a_schema_built_by_hand, |db| {
     ok(&other.url, &["migrate", "apply", "--to", "3"]);
     let rows = "SELECT CAST(version AS TEXT) || ' ' || name || ' ' || checksum \
                 FROM refinery_schema_history ORDER BY version";
-    assert_eq!(strings(&db.url, rows).await, strings(&other.url, rows).await);
+    assert_eq!(
+        strings(&db.url, rows).await,
+        strings(&other.url, rows).await
+    );
     other.drop_database().await;
 
     let out = ok(&db.url, &["migrate", "apply"]);

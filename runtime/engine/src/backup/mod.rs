@@ -224,7 +224,9 @@ fn put_in_place(
     replace: bool,
 ) -> Result<u64, BackupError> {
     let context = || format!("could not write {}", file.display());
-    temp.as_file().sync_all().map_err(BackupError::io(context()))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(BackupError::io(context()))?;
     let bytes = temp
         .as_file()
         .metadata()

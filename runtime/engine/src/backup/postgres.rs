@@ -79,7 +79,13 @@ pub(super) async fn backup(
     let written = temp.path().to_path_buf();
     let password = libpq.password;
     let dump = tokio::task::spawn_blocking(move || {
-        run("pg_dump", &args, password.as_deref(), Some(written.as_path()), say)
+        run(
+            "pg_dump",
+            &args,
+            password.as_deref(),
+            Some(written.as_path()),
+            say,
+        )
     });
     let tables = row_counts(&mut snapshot).await;
     let dumped = dump.await;
@@ -152,7 +158,10 @@ pub(super) async fn restore(
     let tables = row_counts(&mut conn).await?;
     conn.close().await?;
     let bytes = std::fs::metadata(file)
-        .map_err(BackupError::io(format!("could not read {}", file.display())))?
+        .map_err(BackupError::io(format!(
+            "could not read {}",
+            file.display()
+        )))?
         .len();
     Ok(Summary {
         tables,
@@ -221,9 +230,9 @@ fn run(
         }
     }
     let _ = reader.join();
-    let status = child.wait().map_err(BackupError::io(format!(
-        "could not wait for `{tool}`"
-    )))?;
+    let status = child
+        .wait()
+        .map_err(BackupError::io(format!("could not wait for `{tool}`")))?;
     if status.success() {
         return Ok(());
     }

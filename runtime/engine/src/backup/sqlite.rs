@@ -134,9 +134,15 @@ pub(super) fn restore(database: &Path, file: &Path, say: Say) -> Result<Summary,
     let _exclusive = InUse::exclusive(database)?;
     let temp = super::temp_beside(database)?;
     copy_file(file, temp.as_file(), say)?;
-    say(&format!("checking {} (PRAGMA integrity_check)", file.display()));
+    say(&format!(
+        "checking {} (PRAGMA integrity_check)",
+        file.display()
+    ));
     let tables = verify(temp.path()).map_err(|reason| not_sqlite(file, &reason))?;
-    for leftover in [side_file(temp.path(), "-wal"), side_file(temp.path(), "-shm")] {
+    for leftover in [
+        side_file(temp.path(), "-wal"),
+        side_file(temp.path(), "-shm"),
+    ] {
         remove_if_there(&leftover)?;
     }
     if let Ok(metadata) = std::fs::metadata(database) {
@@ -165,7 +171,9 @@ fn copy_file(from: &Path, mut to: &std::fs::File, say: Say) -> Result<(), Backup
     let mut copied = 0u64;
     let mut last_said = Instant::now();
     loop {
-        let read = source.read(&mut buffer).map_err(BackupError::io(&reading))?;
+        let read = source
+            .read(&mut buffer)
+            .map_err(BackupError::io(&reading))?;
         if read == 0 {
             return Ok(());
         }

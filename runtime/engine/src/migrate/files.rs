@@ -71,12 +71,11 @@ pub fn load(dir: &Path, dialect: Dialect) -> Result<Vec<(MigrationFile, Migratio
         .into_iter()
         .map(|file| {
             let sql = read(&file.path)?;
-            let migration = Migration::unapplied(&file.label(), &sql).map_err(|e| {
-                MigrateError::BadFile {
+            let migration =
+                Migration::unapplied(&file.label(), &sql).map_err(|e| MigrateError::BadFile {
                     path: file.path.display().to_string(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             Ok((file, migration))
         })
         .collect()
@@ -391,7 +390,10 @@ mod tests {
         );
         let mixed = dir_with(&["V1__one.sql", "U1__one.sql", "U1__one.sqlite.sql"]);
         let error = scan(mixed.path(), Dialect::Sqlite).unwrap_err().to_string();
-        assert!(error.contains("both a portable file and dialect files"), "{error}");
+        assert!(
+            error.contains("both a portable file and dialect files"),
+            "{error}"
+        );
     }
 
     #[test]

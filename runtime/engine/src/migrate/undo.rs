@@ -46,7 +46,11 @@ async fn undo_locked(
     }
     let mut chosen: Vec<&Migration> = match to {
         Some(target) => applied.iter().filter(|a| a.version() > target).collect(),
-        None => applied.iter().max_by_key(|a| a.version()).into_iter().collect(),
+        None => applied
+            .iter()
+            .max_by_key(|a| a.version())
+            .into_iter()
+            .collect(),
     };
     chosen.sort_by_key(|a| Reverse(a.version()));
     let plan = chosen
