@@ -123,6 +123,11 @@ async fn sqlite_backup_while_serving_then_restore() {
         out.contains("no backup file at no-such-file.sqlite"),
         "{out}"
     );
+    let database = url.trim_start_matches("sqlite://");
+    let out = refused(&["db", "backup", database, "--force"]);
+    assert!(out.contains("is the database itself"), "{out}");
+    let out = refused(&["db", "restore", database, "--yes"]);
+    assert!(out.contains("is the database itself"), "{out}");
     assert_eq!(count(&url, "products").await, now, "nothing restored");
 
     let db = app.stop().await;

@@ -78,6 +78,8 @@ pub enum BackupError {
     BadUrl { url: String, reason: String },
     #[error("{path} exists already: pass --force to overwrite it")]
     Exists { path: String },
+    #[error("{path} is the database itself: name another file")]
+    SameFile { path: String },
     #[error("no backup file at {path}")]
     NoBackup { path: String },
     #[error("{path} is not {what}: {reason}")]
@@ -147,6 +149,7 @@ pub async fn backup(
     }
     match Target::of(config)? {
         Target::Sqlite(database) => {
+            not_the_database(file, &database)?;
             let file = file.to_path_buf();
             blocking(move || sqlite::backup(&database, &file, force, say)).await
         }
@@ -163,8 +166,11 @@ pub fn check(config: &DatabaseConfig, file: &Path) -> Result<Target, BackupError
             path: file.display().to_string(),
         });
     }
-    match target {
-        Target::Sqlite(_) => sqlite::check(file)?,
+    match &target {
+        Target::Sqlite(database) => {
+            not_the_database(file, database)?;
+            sqlite::check(file)?;
+        }
         Target::Postgres(_) => postgres::check(file)?,
     }
     Ok(target)
@@ -194,6 +200,16 @@ async fn blocking(
             context: "the copying thread stopped".into(),
             source: std::io::Error::other(error),
         })?
+}
+
+/// Refuses `file` when it is the database file itself.
+fn not_the_database(file: &Path, database: &Path) -> Result<(), BackupError> {
+    match (file.canonicalize(), database.canonicalize()) {
+        (Ok(a), Ok(b)) if a == b => Err(BackupError::SameFile {
+            path: file.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The folder a file is in (`.` for a bare name).
