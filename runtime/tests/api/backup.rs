@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::commands::{count, fail, row_counts, rows_of, run, strings, succeed, text};
+use crate::commands::{count, fail, relations, row_counts, rows_of, run, strings, succeed, text};
 use crate::helpers::{TestApp, TestDb, migrations_dir};
 
 /// Inserts products through HTTP, one after another, until stopped; answers how many.
@@ -221,7 +221,7 @@ async fn postgres_backup_and_restore_round_trip() {
 
     // Over the original, after dropping data.
     let db = app.stop().await;
-    db.execute("DROP TABLE line_items; DELETE FROM products WHERE sku LIKE 'W-%';")
+    db.execute("DROP TABLE line_items CASCADE; DELETE FROM products WHERE sku LIKE 'W-%';")
         .await;
     let restored = run(
         dir.path(),
@@ -237,6 +237,11 @@ async fn postgres_backup_and_restore_round_trip() {
         rows_of(&counts, "line_items")
     );
     assert_eq!(count(&db.url, "products").await, in_backup);
+    let restored_relations = relations(&db.url).await;
+    assert!(
+        restored_relations.iter().any(|r| r == "invoice_totals"),
+        "the view dropped with line_items is back: {restored_relations:?}"
+    );
 
     let garbage = dir.path().join("garbage.pgdump");
     std::fs::write(&garbage, "SQLite format 3\0 is no pg_dump archive").unwrap();
