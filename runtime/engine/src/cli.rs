@@ -260,7 +260,7 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
                 Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
             let marked = migrate::baseline(&db, dir, version).await;
             db.close().await;
-            let marked = marked.with_context(|| format!("baselining at version {version}"))?;
+            let marked = marked?;
             if marked.is_empty() {
                 println!("nothing to mark: migrations up to version {version} are applied");
             }
