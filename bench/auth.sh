@@ -10,7 +10,6 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 BACKEND="${1:?usage: auth.sh sqlite|pg}"
-RUNTIME="$ROOT/target/release/runtime"
 OUTDIR="${OUTDIR:?}"
 REP="${REP:-1}"
 DURATION="${DURATION:-10s}"; THREADS="${THREADS:-2}"; CONNS="${CONNS:-32}"; WARMUP="${WARMUP:-3s}"
@@ -34,16 +33,8 @@ for customer in range(1, n + 1):
     print(signing + "." + b64(hmac.new(secret, signing.encode(), hashlib.sha256).digest()))
 PY
 
-# A session of its own, as bench/run.sh starts servers (setsid execs in place: $! is the server).
-cd "$ROOT"
-RUNTIME_AUTH__JWT_SECRET="$SECRET" setsid "$RUNTIME" \
-  --database-url "$("$HERE/seed.sh" url "$BACKEND")" start >"$OUTDIR/$LABEL.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-  curl -s -o /dev/null "$BASE/" && break
-  sleep 0.05
-done
+. "$HERE/serve.sh"
+serve "$OUTDIR/$LABEL.log" "$BASE" RUNTIME_AUTH__JWT_SECRET="$SECRET"
 first=$(head -1 "$tokens")
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $first" "$BASE/customers/1")
 [ "$status" = 200 ] || { echo "the customer's own row answered $status" >&2; exit 1; }

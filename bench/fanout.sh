@@ -5,41 +5,45 @@
 # subscribers and hundreds of inserts a second it reads tens of thousands of events a second).
 # Appends one row labelled runtime-BACKEND-fanout to OUTDIR/fanout.tsv: the delay from each
 # insert's 2xx answer to its event's arrival at each subscriber, and the events missing,
-# duplicated or otherwise amiss.
+# duplicated or otherwise amiss. With `cross`, the subscribers read a second runtime process
+# over the same database (its ports 100 above the first's), while the inserts go to the first:
+# the delay across processes (the row is labelled runtime-BACKEND-fanout-cross).
 #
-#   bench/fanout.sh sqlite|pg      (env: OUTDIR, REP [1], MAX_ID [10000], DURATION [10s, in
-#                                   seconds], SUBSCRIBERS [100], RATE [200], FANOUT_CONNS [8])
+#   bench/fanout.sh sqlite|pg [cross]   (env: OUTDIR, REP [1], MAX_ID [10000], DURATION [10s,
+#                                        in seconds], SUBSCRIBERS [100], RATE [200],
+#                                        FANOUT_CONNS [8])
 # Needs the release builds of the runtime and the tool (bench/run.sh builds both).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
-BACKEND="${1:?usage: fanout.sh sqlite|pg}"
-RUNTIME="$ROOT/target/release/runtime"
+BACKEND="${1:?usage: fanout.sh sqlite|pg [cross]}"
+CROSS="${2:-}"
+case "$CROSS" in ""|cross) ;; *) echo "usage: fanout.sh sqlite|pg [cross]" >&2; exit 2 ;; esac
 FANOUT="$ROOT/target/release/fanout"
 OUTDIR="${OUTDIR:?}"
 REP="${REP:-1}"
 DURATION="${DURATION:-10s}"
 BASE=http://127.0.0.1:3042
-LABEL="runtime-$BACKEND-fanout"
+LABEL="runtime-$BACKEND-fanout${CROSS:+-$CROSS}"
+SUBSCRIBE=$BASE
 
 if curl -s -o /dev/null --max-time 1 "$BASE/"; then
   echo "something already answers on $BASE; stop it first" >&2; exit 1
 fi
 "$HERE/seed.sh" "$BACKEND"
 
-# A session of its own, as bench/run.sh starts servers (setsid execs in place: $! is the server).
-cd "$ROOT"
-setsid "$RUNTIME" --database-url "$("$HERE/seed.sh" url "$BACKEND")" start \
-  >"$OUTDIR/$LABEL-$REP.server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-  curl -s -o /dev/null "$BASE/" && break
-  sleep 0.05
-done
+. "$HERE/serve.sh"
+serve "$OUTDIR/$LABEL-$REP.server.log" "$BASE"
+if [ "$CROSS" = cross ]; then
+  SUBSCRIBE=http://127.0.0.1:3142
+  serve "$OUTDIR/$LABEL-$REP.second.log" "$SUBSCRIBE" RUNTIME_SERVER__PORT=3142 \
+    RUNTIME_APPS__SHARED__PORT=3143 RUNTIME_APPS__CUSTOMERS__PORT=3144 \
+    RUNTIME_APPS__PRODUCTS__PORT=3145 RUNTIME_APPS__INVOICES__PORT=3146 RUNTIME_ADMIN__PORT=9190
+fi
 
 echo "[$LABEL rep $REP] ${SUBSCRIBERS:-100} subscribers, ${RATE:-200} inserts/s for $DURATION" >&2
-line="$("$FANOUT" --base "$BASE" --subscribers "${SUBSCRIBERS:-100}" --rate "${RATE:-200}" \
+line="$("$FANOUT" --base "$BASE" --subscribe "$SUBSCRIBE" --subscribers "${SUBSCRIBERS:-100}" \
+         --rate "${RATE:-200}" \
          --conns "${FANOUT_CONNS:-8}" --duration "${DURATION%s}" --max-id "${MAX_ID:-10000}" \
        | grep '^RESULT ')"
 # The tool's keys, in its order, are the file's columns.

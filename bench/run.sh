@@ -5,12 +5,12 @@
 #
 #   bench/run.sh                 (env: REPS [3], TARGETS, SCALE, and ../shared/bench/run.sh's
 #                                 knobs: DURATION [10s], CONNS [32], WARMUP [3s], ...)
-# TARGETS default: "runtime-sqlite runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare
-# runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-noevents runtime-pg-auth
-# runtime-pg-bare runtime-pg-fanout platformatic-pg pgbench"; the -auth targets run
+# TARGETS default: every target, in the order of the TARGETS line below. The -auth targets run
 # bench/auth.sh (get-by-id and GraphQL with a customer's token, auth on), the -bare ones
-# get-by-id and list with metrics and request ids off, the -noevents ones insert with change
-# capture off, the -fanout ones bench/fanout.sh (SSE subscribers of /changes under inserts).
+# get-by-id and list with metrics and request ids off, the -events and -noevents ones insert
+# alone (each on a freshly seeded database, one after the other) with change capture on and
+# off, the -fanout ones bench/fanout.sh (SSE subscribers of /changes under inserts; -cross:
+# subscribed to a second runtime process over the same database).
 # Needs ../shared/bench/setup.sh once (wrk, Platformatic). Results: bench/results/<timestamp>/
 # (runs.tsv, server.tsv, fanout.tsv, summary.md, ratios.md). Server, database and load
 # generator share the machine, so only ratios from one run are comparable.
@@ -19,7 +19,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 SHARED="$(cd "${SHARED_BENCH:-$ROOT/../shared/bench}" && pwd)"
 REPS="${REPS:-3}"
-TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-noevents runtime-pg-auth runtime-pg-bare runtime-pg-fanout platformatic-pg pgbench}"
+TARGETS="${TARGETS:-runtime-sqlite runtime-sqlite-events runtime-sqlite-noevents runtime-sqlite-auth runtime-sqlite-bare runtime-sqlite-fanout platformatic-sqlite runtime-pg runtime-pg-events runtime-pg-noevents runtime-pg-auth runtime-pg-bare runtime-pg-fanout runtime-pg-fanout-cross platformatic-pg pgbench}"
 export OUTDIR="${OUTDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}"
 BASE=http://127.0.0.1:3042
 # Ids (and insert foreign keys) are drawn from the whole seeded range: 10,000 customers per unit
@@ -37,7 +37,7 @@ if [ -x /usr/bin/python3 ]; then
 fi
 
 (cd "$ROOT" && cargo build --release --locked --bin runtime)
-case " $TARGETS " in *-fanout\ *) (cd "$ROOT" && cargo build --release --locked -p fanout) ;; esac
+case " $TARGETS " in *-fanout*) (cd "$ROOT" && cargo build --release --locked -p fanout) ;; esac
 
 started_pg=0
 if ! pg_isready -q -h 127.0.0.1 -p 55432; then
@@ -86,10 +86,13 @@ for rep in $(seq 1 "$REPS"); do
       runtime-sqlite-bare) SCENARIOS="get-by-id list" runtime sqlite runtime-sqlite-bare "${BARE[@]}" ;;
       runtime-pg-bare) SCENARIOS="get-by-id list" runtime pg runtime-pg-bare "${BARE[@]}" ;;
       runtime-pg-auth) REP=$rep "$HERE/auth.sh" pg ;;
+      runtime-sqlite-events) SCENARIOS=insert runtime sqlite runtime-sqlite-events ;;
+      runtime-pg-events) SCENARIOS=insert runtime pg runtime-pg-events ;;
       runtime-sqlite-noevents) SCENARIOS=insert runtime sqlite runtime-sqlite-noevents "${NOEVENTS[@]}" ;;
       runtime-pg-noevents) SCENARIOS=insert runtime pg runtime-pg-noevents "${NOEVENTS[@]}" ;;
       runtime-sqlite-fanout) REP=$rep "$HERE/fanout.sh" sqlite ;;
       runtime-pg-fanout) REP=$rep "$HERE/fanout.sh" pg ;;
+      runtime-pg-fanout-cross) REP=$rep "$HERE/fanout.sh" pg cross ;;
       platformatic-sqlite) REP=$rep SERVER_CWD="$PLT/sqlite" "$SHARED/bench-server.sh" platformatic-sqlite sqlite "$BASE" -- \
                              "${SERVE[@]}" env PATH="$N22:$PATH" "$PLT/node_modules/.bin/wattpm" start ;;
       platformatic-pg) REP=$rep SERVER_CWD="$PLT/postgres" "$SHARED/bench-server.sh" platformatic-pg pg "$BASE" -- \

@@ -32,9 +32,13 @@ const INSERT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Parser)]
 #[command(about = "Change-event delivery to SSE subscribers under a steady insert load")]
 struct Args {
-    /// Base URL of the composed API.
+    /// Base URL of the composed API, which the inserts go to.
     #[arg(long, default_value = "http://127.0.0.1:3042")]
     base: String,
+    /// Base URL the subscribers read `/changes` from (default: `--base`): another runtime
+    /// process over the same database measures delivery across processes.
+    #[arg(long)]
+    subscribe: Option<String>,
     /// Server-Sent Events subscriptions to /changes.
     #[arg(long, default_value_t = 100)]
     subscribers: usize,
@@ -70,6 +74,11 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     let base = args.base.trim_end_matches('/');
+    let feed = args
+        .subscribe
+        .as_deref()
+        .unwrap_or(base)
+        .trim_end_matches('/');
     let client = reqwest::Client::new();
     let (stop, stopped) = watch::channel(false);
     let (opened, mut open) = mpsc::channel(args.subscribers);
@@ -79,7 +88,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map(|_| {
             tokio::spawn(subscribe(
                 client.clone(),
-                format!("{base}/changes"),
+                format!("{feed}/changes"),
                 opened.clone(),
                 delivered.clone(),
                 stopped.clone(),

@@ -1,8 +1,8 @@
 //! The `runtime` command line: `start`, `migrate apply|status|new|baseline|undo`,
-//! `db backup|restore`, `openapi`, `graphql-schema`, `token`.
+//! `db roles|backup|restore`, `openapi`, `graphql-schema`, `token`.
 //! The binary only hands its linked apps to [`main`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile, LogConfig, LogFormat};
 use crate::db::Database;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{auth, backup, graphql, migrate};
+use crate::{auth, backup, graphql, migrate, roles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,7 +78,7 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Works on the configured database as a whole.
+    /// Manages the shared database.
     Db {
         #[command(subcommand)]
         action: DbAction,
@@ -87,6 +87,19 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DbAction {
+    /// Prints (or with --apply runs) the SQL that gives every app a PostgreSQL login role
+    /// `<database.role_prefix><app>` holding exactly its allowlist.
+    Roles {
+        /// Run the SQL, in one transaction, instead of printing it.
+        #[arg(long)]
+        apply: bool,
+        /// Revoke everything the roles hold and drop them, instead.
+        #[arg(long)]
+        revoke: bool,
+        /// Only this app's role.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+    },
     /// Writes a consistent copy of the whole database to FILE, while runtimes may serve it
     /// (SQLite: a database file; PostgreSQL: an archive of `pg_dump --format=custom`).
     Backup {
@@ -185,7 +198,13 @@ async fn run(cli: Cli, apps: Vec<App>) -> anyhow::Result<()> {
             .await
         }
         Command::Migrate { action } => migrate_command(&config, action).await,
-        Command::Db { action } => db_command(&config, action).await,
+        Command::Db { action } => match action {
+            DbAction::Roles { apply, revoke, app } => {
+                roles_command(&config, &apps, app.as_deref(), apply, revoke).await
+            }
+            DbAction::Backup { file, force } => backup_command(&config, &file, force).await,
+            DbAction::Restore { file, yes } => restore_command(&config, &file, yes).await,
+        },
         Command::Token { role, claims, ttl } => {
             println!("{}", auth::role_token(config.auth(), &role, &claims, ttl)?);
             Ok(())
@@ -325,34 +344,47 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
     Ok(())
 }
 
-async fn db_command(config: &CheckedConfig, action: DbAction) -> anyhow::Result<()> {
-    let say: backup::Say = |line| eprintln!("{line}");
-    let (summary, what) = match action {
-        DbAction::Backup { file, force } => {
-            let target = backup::Target::of(config.database())?;
-            let summary = backup::backup(config.database(), &file, force, say)
-                .await
-                .with_context(|| format!("backing up to {}", file.display()))?;
-            let what = format!("backed up {} to {}", target.describe(), file.display());
-            (summary, what)
-        }
-        DbAction::Restore { file, yes } => {
-            let target = backup::check(config.database(), &file)?;
-            if !yes {
-                anyhow::bail!(
-                    "restoring {} replaces {}: every table and row in it now is lost; \
-                     run again with --yes to do it",
-                    file.display(),
-                    target.describe()
-                );
-            }
-            let summary = backup::restore(config.database(), &file, say)
-                .await
-                .with_context(|| format!("restoring {}", file.display()))?;
-            let what = format!("restored {} from {}", target.describe(), file.display());
-            (summary, what)
-        }
-    };
+/// Writes a backup of the database to `file` and reports it.
+async fn backup_command(config: &CheckedConfig, file: &Path, force: bool) -> anyhow::Result<()> {
+    let target = backup::Target::of(config.database())?;
+    let summary = backup::backup(config.database(), file, force, say)
+        .await
+        .with_context(|| format!("backing up to {}", file.display()))?;
+    report(
+        &format!("backed up {} to {}", target.describe(), file.display()),
+        &summary,
+    );
+    Ok(())
+}
+
+/// Replaces the database with the backup in `file`, only with `yes`, and reports it.
+async fn restore_command(config: &CheckedConfig, file: &Path, yes: bool) -> anyhow::Result<()> {
+    let target = backup::check(config.database(), file)?;
+    if !yes {
+        anyhow::bail!(
+            "restoring {} replaces {}: every table and row in it now is lost; \
+             run again with --yes to do it",
+            file.display(),
+            target.describe()
+        );
+    }
+    let summary = backup::restore(config.database(), file, say)
+        .await
+        .with_context(|| format!("restoring {}", file.display()))?;
+    report(
+        &format!("restored {} from {}", target.describe(), file.display()),
+        &summary,
+    );
+    Ok(())
+}
+
+/// Progress of a backup or a restore, on stderr.
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
+/// What a backup or a restore did: the file's size, how long, and the rows of every table.
+fn report(what: &str, summary: &backup::Summary) {
     println!(
         "{what} ({} bytes) in {:.2} s",
         summary.bytes,
@@ -361,6 +393,37 @@ async fn db_command(config: &CheckedConfig, action: DbAction) -> anyhow::Result<
     println!("{:<40} rows", "table");
     for (table, rows) in &summary.tables {
         println!("{table:<40} {rows}");
+    }
+}
+
+/// Prints the roles' SQL, or runs it and prints what ran.
+async fn roles_command(
+    config: &CheckedConfig,
+    apps: &[App],
+    only: Option<&str>,
+    apply: bool,
+    revoke: bool,
+) -> anyhow::Result<()> {
+    let intent = if revoke {
+        roles::Intent::Revoke
+    } else {
+        roles::Intent::Grant
+    };
+    let wanted = roles::wanted(config, apps, only)?;
+    let db = Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
+    let plan = if apply {
+        roles::apply(&db, &wanted, intent)
+            .await
+            .context("bringing the apps' roles in line (nothing was changed)")
+    } else {
+        roles::plan(&db, &wanted, intent)
+            .await
+            .context("reading the apps' roles")
+    };
+    db.close().await;
+    print!("{}", plan?.script());
+    if apply {
+        println!("-- applied in one transaction");
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod ops;
 pub mod query;
 pub mod rest;
+pub mod roles;
 pub mod server;
 pub mod sql;
 

@@ -182,6 +182,7 @@ pub fn test_config(url: &str, apps: &[App]) -> Config {
             AppConfig {
                 port: Some(0),
                 enabled: Some(true),
+                ..AppConfig::default()
             },
         );
     }

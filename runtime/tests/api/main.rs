@@ -30,6 +30,7 @@ mod operations;
 mod read_cache;
 mod rest_crud;
 mod rest_query;
+mod roles;
 mod sqlite_storage;
 mod startup;
 mod tenancy;

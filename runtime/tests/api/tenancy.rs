@@ -37,7 +37,7 @@ CREATE TABLE notes (id INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL, project_
 const POSTGRES: &str = "CREATE TABLE projects (id SERIAL PRIMARY KEY, tenant_id INTEGER NOT NULL, name TEXT NOT NULL);
 CREATE TABLE notes (id SERIAL PRIMARY KEY, tenant_id INTEGER NOT NULL, project_id INTEGER NOT NULL REFERENCES projects(id), body TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 1, secret TEXT);";
 
-async fn spawn(db: TestDb) -> (TestApp, tempfile::TempDir) {
+pub(crate) async fn spawn(db: TestDb) -> (TestApp, tempfile::TempDir) {
     let migrations = copy_of_migrations();
     std::fs::write(migrations.path().join("V6__tenancy.sqlite.sql"), SQLITE).unwrap();
     std::fs::write(migrations.path().join("V6__tenancy.postgres.sql"), POSTGRES).unwrap();
@@ -54,7 +54,7 @@ async fn spawn(db: TestDb) -> (TestApp, tempfile::TempDir) {
     (app, migrations)
 }
 
-fn member(tenant: i64) -> String {
+pub(crate) fn member(tenant: i64) -> String {
     token(json!({"role": "member", "tenant_id": tenant}))
 }
 

@@ -4,6 +4,7 @@
 //! Unknown keys are refused with the key's name and where it came from. [`Config::check`] turns
 //! the raw layers into a [`CheckedConfig`] against the apps the binary links.
 
+mod app_roles;
 mod auth;
 mod events;
 mod ops;
@@ -54,6 +55,8 @@ pub struct DatabaseConfig {
     pub connect_timeout_secs: u64,
     /// Milliseconds one statement may run (PostgreSQL); 0 = only the request deadline.
     pub statement_timeout_ms: u64,
+    /// What `runtime db roles` puts before an app's name to name its PostgreSQL role.
+    pub role_prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +152,11 @@ pub struct AppConfig {
     pub port: Option<u16>,
     /// Whether `runtime start` serves the app on its own port and in the composed API.
     pub enabled: Option<bool>,
+    /// What `runtime start --app NAME` connects with instead of `database.url`: the app's own
+    /// PostgreSQL role (see `runtime db roles`).
+    pub database_url: Option<DatabaseUrl>,
+    /// The password `runtime db roles` gives the app's role; none when absent.
+    pub database_password: Option<Secret>,
 }
 
 impl Default for DatabaseConfig {
@@ -160,6 +168,7 @@ impl Default for DatabaseConfig {
             read_cache_bytes: 4 * 1024 * 1024,
             connect_timeout_secs: 30,
             statement_timeout_ms: 0,
+            role_prefix: "app_".into(),
         }
     }
 }
@@ -310,6 +319,7 @@ impl Config {
         check_auth(&self.auth, &self.server)?;
         check_ops(&self)?;
         self.events.check()?;
+        app_roles::check(&self)?;
         if self.database.max_connections == 0 {
             return Err(key_error("database.max_connections", "must be at least 1"));
         }
@@ -329,6 +339,8 @@ impl Config {
                 name: (*name).to_string(),
                 port: entry.port.unwrap_or(*default_port),
                 enabled: entry.enabled.unwrap_or(true),
+                database_url: entry.database_url,
+                database_password: entry.database_password,
             });
         }
         let mut taken: Vec<(u16, String)> = vec![(self.server.port, "server.port".into())];
@@ -516,6 +528,10 @@ pub struct AppSettings {
     pub name: String,
     pub port: u16,
     pub enabled: bool,
+    /// `apps.<name>.database_url`: what `start --app NAME` connects with, when set.
+    pub database_url: Option<DatabaseUrl>,
+    /// `apps.<name>.database_password`: the password of the app's role.
+    pub database_password: Option<Secret>,
 }
 
 /// A configuration checked against the linked apps.
@@ -548,6 +564,16 @@ impl CheckedConfig {
 
     pub fn app(&self, name: &str) -> Option<&AppSettings> {
         self.apps.iter().find(|app| app.name == name)
+    }
+
+    /// The database settings `start --app NAME` connects with when the app has a
+    /// `database_url` of its own (its role): `database`'s, with that URL.
+    pub fn app_database(&self, name: &str) -> Option<DatabaseConfig> {
+        let url = self.app(name)?.database_url.clone()?;
+        Some(DatabaseConfig {
+            url,
+            ..self.raw.database.clone()
+        })
     }
 }
 

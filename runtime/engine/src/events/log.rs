@@ -101,61 +101,126 @@ impl Log {
     }
 }
 
+/// On SQLite a log row is one change (`id`); on PostgreSQL one statement's changes (ids
+/// `last - n + 1` to `last`, the `rows` array in order), spread out here into one row each.
 fn page_statement(dialect: Dialect) -> Statement {
     let mut text = Text::new(dialect);
-    let columns = "id, tbl, op, row, at";
     match dialect {
-        Dialect::Sqlite => text.push_str(
-            "SELECT json_group_array(json_object('id', id, 'tbl', tbl, 'op', op, \
-             'row', json(row), 'at', at)) FROM (SELECT ",
-        ),
-        Dialect::Postgres => text.push_str(
-            "SELECT coalesce(json_agg(json_build_object('id', id, 'tbl', tbl, 'op', op, \
-             'row', row, \
-             'at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) \
-             ORDER BY id), '[]')::text FROM (SELECT ",
-        ),
+        Dialect::Sqlite => {
+            text.push_str(
+                "SELECT json_group_array(json_object('id', id, 'tbl', tbl, 'op', op, \
+                 'row', json(row), 'at', at)) FROM (SELECT id, tbl, op, row, at FROM ",
+            );
+            text.push_str(LOG_TABLE);
+            text.push_str(" WHERE id > ");
+            text.param(1);
+            text.push_str(" ORDER BY id LIMIT ");
+            text.param(2);
+            text.push_str(") c");
+        }
+        Dialect::Postgres => {
+            text.push_str(
+                "SELECT coalesce(json_agg(json_build_object('id', id, 'tbl', tbl, 'op', op, \
+                 'row', row, \
+                 'at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) \
+                 ORDER BY id), '[]')::text FROM (\
+                 SELECT l.last - l.n + e.ord AS id, l.tbl, l.op, e.row, l.at FROM ",
+            );
+            text.push_str(LOG_TABLE);
+            text.push_str(
+                " l CROSS JOIN LATERAL json_array_elements(l.rows) WITH ORDINALITY AS e(row, ord) \
+                 WHERE l.last > ",
+            );
+            text.param(1);
+            text.push_str(" AND l.last - l.n + e.ord > ");
+            text.param(1);
+            text.push_str(" ORDER BY l.last, e.ord LIMIT ");
+            text.param(2);
+            text.push_str(") c");
+        }
     }
-    text.push_str(columns);
-    text.push_str(" FROM ");
-    text.push_str(LOG_TABLE);
-    text.push_str(" WHERE id > ");
-    text.param(1);
-    text.push_str(" ORDER BY id LIMIT ");
-    text.param(2);
-    text.push_str(") c");
     text.into_read(Vec::new())
 }
 
 /// Both ends of the log, each read from the primary key's index (SQLite optimises a lone
-/// `min` or `max`, not the two in one select).
+/// `min` or `max`, not the two in one select). On PostgreSQL through [`BOUNDS_FUNCTION`]: an
+/// app's own role sees only its tables' rows of the log, but its bounds are the whole log's.
 fn bounds_statement(dialect: Dialect) -> Statement {
     let mut text = Text::new(dialect);
-    let (call, cast) = match dialect {
-        Dialect::Sqlite => ("json_array", ""),
-        Dialect::Postgres => ("json_build_array", "::text"),
-    };
-    text.push_str(&format!(
-        "SELECT {call}((SELECT min(id) FROM {LOG_TABLE}), (SELECT max(id) FROM {LOG_TABLE})){cast}"
-    ));
+    match dialect {
+        Dialect::Sqlite => text.push_str(&bounds_sql(dialect)),
+        Dialect::Postgres => text.push_str(&format!("SELECT {BOUNDS_FUNCTION}()::text")),
+    }
     text.into_read(Vec::new())
 }
 
+/// The oldest and the newest id, as a JSON array (on PostgreSQL the oldest is the first id of
+/// the oldest row's statement).
+fn bounds_sql(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT json_array((SELECT min(id) FROM {LOG_TABLE}), (SELECT max(id) FROM {LOG_TABLE}))"
+        ),
+        Dialect::Postgres => format!(
+            "SELECT json_build_array(\
+               (SELECT last - n + 1 FROM {LOG_TABLE} ORDER BY last LIMIT 1), \
+               (SELECT max(last) FROM {LOG_TABLE}))"
+        ),
+    }
+}
+
+/// PostgreSQL: the function answering the log's bounds (as [`bounds_statement`]).
+pub const BOUNDS_FUNCTION: &str = "runtime_change_bounds";
+
+/// PostgreSQL: the function deleting one batch past retention (as [`prune_statement`]),
+/// answering how many log rows it deleted.
+pub const PRUNE_FUNCTION: &str = "runtime_prune";
+
+/// PostgreSQL: creates [`BOUNDS_FUNCTION`] and [`PRUNE_FUNCTION`]; `definer` makes them run as
+/// their owner, so an app's own role, which may only read its own tables' changes, prunes and
+/// reads the bounds of the whole log.
+pub fn functions_sql(definer: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {BOUNDS_FUNCTION}() RETURNS json LANGUAGE sql STABLE \
+         {definer} AS $fn$ {bounds} $fn$;
+         CREATE OR REPLACE FUNCTION {PRUNE_FUNCTION}(cutoff timestamptz) RETURNS bigint \
+         LANGUAGE plpgsql {definer} AS $fn$
+         DECLARE deleted bigint;
+         BEGIN
+           {prune};
+           GET DIAGNOSTICS deleted = ROW_COUNT;
+           RETURN deleted;
+         END
+         $fn$;",
+        bounds = bounds_sql(Dialect::Postgres),
+        prune = prune_sql(Dialect::Postgres, "cutoff"),
+    )
+}
+
 /// The statement that deletes a batch of changes committed before its one parameter (RFC 3339
-/// text), always keeping the newest (so ids never start again from 1). Commit times grow with
-/// ids (one writer on SQLite, one sequencer on PostgreSQL), so a batch is the oldest changes up
-/// to the last one past retention among them: no index on the time, no scan beyond a batch.
-/// Run until it deletes fewer than [`PRUNE_BATCH`].
+/// text), always keeping the newest row (so ids never start again from 1). Commit times grow
+/// with ids (one writer on SQLite, one sequencer on PostgreSQL), so a batch is the oldest
+/// changes up to the last one past retention among them: no index on the time, no scan beyond
+/// a batch. Run until it deletes fewer than [`PRUNE_BATCH`].
+/// On PostgreSQL it runs through [`PRUNE_FUNCTION`].
 pub fn prune_statement(dialect: Dialect) -> String {
-    let param = match dialect {
-        Dialect::Sqlite => "?1",
-        Dialect::Postgres => "$1::timestamptz",
+    match dialect {
+        Dialect::Sqlite => prune_sql(dialect, "?1"),
+        Dialect::Postgres => format!("SELECT {PRUNE_FUNCTION}($1::timestamptz)"),
+    }
+}
+
+/// The delete of one batch, its cutoff written as `param`.
+fn prune_sql(dialect: Dialect, param: &str) -> String {
+    let id = match dialect {
+        Dialect::Sqlite => "id",
+        Dialect::Postgres => "last",
     };
     format!(
-        "DELETE FROM {LOG_TABLE} WHERE id <= (\
-           SELECT max(id) FROM (SELECT id, at FROM {LOG_TABLE} ORDER BY id LIMIT {PRUNE_BATCH}) b \
+        "DELETE FROM {LOG_TABLE} WHERE {id} <= (\
+           SELECT max({id}) FROM (SELECT {id}, at FROM {LOG_TABLE} ORDER BY {id} LIMIT {PRUNE_BATCH}) b \
            WHERE b.at < {param}) \
-         AND id < (SELECT max(id) FROM {LOG_TABLE})"
+         AND {id} < (SELECT max({id}) FROM {LOG_TABLE})"
     )
 }
 
@@ -166,5 +231,5 @@ pub fn cutoff(retention: Duration) -> String {
         .unwrap_or_default()
 }
 
-/// Changes looked at per delete while pruning.
+/// Log rows looked at per delete while pruning.
 pub const PRUNE_BATCH: u64 = 10_000;

@@ -53,6 +53,9 @@ pub struct PgWorker {
     /// Changes moved since the inbox was last vacuumed, and when that was.
     moved: i64,
     vacuumed: Instant,
+    /// The connection's user may vacuum the inbox: it owns it. An app's own role does not,
+    /// and leaves the inbox to autovacuum (and to the owner's runtimes).
+    vacuums: bool,
 }
 
 /// How often the worker vacuums the inbox while changes flow through it.
@@ -65,6 +68,7 @@ impl PgWorker {
             conn: None,
             moved: 0,
             vacuumed: Instant::now(),
+            vacuums: false,
         }
     }
 
@@ -82,7 +86,7 @@ impl PgWorker {
                 return;
             }
         }
-        if self.moved > 0 && self.vacuumed.elapsed() >= VACUUM_EVERY {
+        if self.vacuums && self.moved > 0 && self.vacuumed.elapsed() >= VACUUM_EVERY {
             self.vacuum().await;
         }
     }
@@ -102,7 +106,8 @@ impl PgWorker {
         self.vacuumed = Instant::now();
     }
 
-    /// Deletes the changes past `retention`; answers how many.
+    /// Deletes the changes past `retention`; answers how many log rows (statements' changes)
+    /// it deleted.
     pub async fn prune(&mut self, retention: Duration) -> Result<u64, sqlx::Error> {
         let Some(conn) = self.connection().await else {
             return Ok(0);
@@ -111,17 +116,18 @@ impl PgWorker {
         let cutoff = log::cutoff(retention);
         let mut deleted = 0;
         loop {
-            let batch = match sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            let batch: i64 = match sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(&cutoff)
-                .execute(&mut *conn)
+                .fetch_one(&mut *conn)
                 .await
             {
-                Ok(done) => done.rows_affected(),
+                Ok(count) => count,
                 Err(error) => {
                     self.conn = None;
                     return Err(error);
                 }
             };
+            let batch = u64::try_from(batch).unwrap_or_default();
             deleted += batch;
             if batch < log::PRUNE_BATCH {
                 return Ok(deleted);
@@ -132,11 +138,17 @@ impl PgWorker {
     async fn connection(&mut self) -> Option<&mut PgConnection> {
         if self.conn.is_none() {
             let connected = match self.options.connect().await {
-                Ok(mut conn) => sequencer::prepare(&mut conn).await.map(|()| conn),
+                Ok(mut conn) => match sequencer::prepare(&mut conn).await {
+                    Ok(()) => owns_inbox(&mut conn).await.map(|owns| (conn, owns)),
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
             };
             match connected {
-                Ok(conn) => self.conn = Some(conn),
+                Ok((conn, owns)) => {
+                    self.conn = Some(conn);
+                    self.vacuums = owns;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "the change log cannot connect; trying again");
                     return None;
@@ -145,4 +157,15 @@ impl PgWorker {
         }
         self.conn.as_mut()
     }
+}
+
+/// Whether the connection's user owns the inbox (and so may vacuum it).
+async fn owns_inbox(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce((SELECT pg_has_role(relowner, 'USAGE') FROM pg_class \
+         WHERE oid = to_regclass($1)), false)",
+    )
+    .bind(INBOX_TABLE)
+    .fetch_one(conn)
+    .await
 }

@@ -19,18 +19,22 @@ const SEQUENCER_LOCK: i64 = 0x7275_6e74_6576_0002;
 /// The channel every hub listens on.
 pub const CHANNEL: &str = "runtime_changes";
 
-/// Changes moved per statement.
-const BATCH: i64 = 5_000;
+/// Inbox rows (statements' changes) moved per statement.
+const BATCH: i64 = 1_000;
 
 /// The function that sequences, created with the log: one call is one round (one round trip,
 /// one transaction). Inside it every statement takes a snapshot of its own (the function is
 /// volatile, and the sequencer's session reads committed), so the move sees the previous
-/// sequencer's ids once it holds the lock.
-pub fn function_sql() -> String {
+/// sequencer's ids once it holds the lock. Each inbox row (one statement's changes) becomes one
+/// log row whose `last` is the id of its last change: the running total of the changes moved,
+/// after the newest id. It answers how many changes it moved. `definer` makes it run as its
+/// owner, so an app's own role sequences without holding the inbox or the log.
+pub fn function_sql(definer: &str) -> String {
     format!(
-        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql AS $fn$
+        "CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS bigint LANGUAGE plpgsql {definer} AS $fn$
          DECLARE
            batch bigint;
+           changes bigint;
            moved bigint := 0;
          BEGIN
            PERFORM pg_advisory_xact_lock({SEQUENCER_LOCK});
@@ -38,14 +42,16 @@ pub fn function_sql() -> String {
              WITH taken AS (
                DELETE FROM {INBOX_TABLE} WHERE ctid IN
                  (SELECT ctid FROM {INBOX_TABLE} ORDER BY seq LIMIT {BATCH})
-               RETURNING seq, tbl, op, row),
-             base AS (SELECT coalesce(max(id), 0) AS last FROM {LOG_TABLE})
-             INSERT INTO {LOG_TABLE} (id, tbl, op, row, at)
-             SELECT base.last + row_number() OVER (ORDER BY taken.seq),
-                    taken.tbl, taken.op, taken.row, statement_timestamp()
-             FROM taken, base;
-             GET DIAGNOSTICS batch = ROW_COUNT;
-             moved := moved + batch;
+               RETURNING seq, tbl, op, rows, n),
+             base AS (SELECT coalesce(max(last), 0) AS newest FROM {LOG_TABLE}),
+             logged AS (
+               INSERT INTO {LOG_TABLE} (last, n, tbl, op, rows, at)
+               SELECT base.newest + sum(taken.n) OVER (ORDER BY taken.seq),
+                      taken.n, taken.tbl, taken.op, taken.rows, statement_timestamp()
+               FROM taken, base
+               RETURNING n)
+             SELECT count(*), coalesce(sum(n), 0) INTO batch, changes FROM logged;
+             moved := moved + changes;
              EXIT WHEN batch < {BATCH};
            END LOOP;
            IF moved > 0 THEN
@@ -58,7 +64,7 @@ pub fn function_sql() -> String {
 }
 
 /// The sequencing function's name.
-const FUNCTION: &str = "runtime_sequence";
+pub(crate) const FUNCTION: &str = "runtime_sequence";
 
 /// Prepares a connection to sequence on: its statements read committed, whatever the server's
 /// default.

@@ -108,20 +108,11 @@ async fn follow<'a>(
         &ListArgs::default(),
         api.limits(),
     )?;
-    let (_, readable) = api
-        .read_rule(index)
-        .ok_or_else(|| api.caller().refusal(&format!("read `{}`", entity.table)))?;
-    if let Some(&field) = select.fields.iter().find(|f| !readable.contains(f)) {
-        return Err(ApiError::new(
-            ErrorCode::FieldForbidden,
-            format!(
-                "{} may not read field `{}` of `{}`",
-                api.caller().describe(),
-                entity.fields[field].name,
-                entity.table
-            ),
-        ));
-    }
+    // Refused as a query of the same row, selection and filter would be: a table or field
+    // the caller may not read, or may not filter by.
+    let mut checked = select.clone();
+    checked.filter = filter.clone();
+    api.permits(&Operation::One { select: checked })?;
     let bounds = hub.bounds().await.map_err(|e| ApiError::internal(&e))?;
     let after = match args::named(&arguments, "after") {
         Some(async_graphql::Value::String(id)) => {

@@ -40,6 +40,7 @@ use crate::events::{ChangeHub, capture, nats};
 use crate::model::AppModel;
 use crate::ops::admin::{self, Admin};
 use crate::ops::metrics::Metrics;
+use crate::roles;
 
 /// A listener that is bound and serving.
 #[derive(Debug, Clone)]
@@ -98,10 +99,22 @@ impl Runtime {
             catalog,
             served,
             events,
+            own_role,
         } = prepare(config, apps, &serve).await?;
-        let installed = capture::install(&db, &catalog, &served, events.is_some())
-            .await
-            .context("creating the change log and its triggers (events.enabled)")?;
+        let installed = match apps
+            .iter()
+            .find(|app| Some(app.name) == own_role.as_deref())
+        {
+            Some(app) => {
+                if events.is_some() {
+                    roles::standalone::check_capture(&db, &catalog, app).await?;
+                }
+                capture::Installed::default()
+            }
+            None => capture::install(&db, &catalog, &served, events.is_some())
+                .await
+                .context("creating the change log and its triggers (events.enabled)")?,
+        };
         if !installed.created.is_empty() || !installed.dropped.is_empty() {
             tracing::info!(
                 created = %installed.created.join(", "),

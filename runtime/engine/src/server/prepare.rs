@@ -15,7 +15,7 @@ use crate::db::Database;
 use crate::events::{self, ChangeHub};
 use crate::model::AppModel;
 use crate::model::rules::Rules;
-use crate::{migrate, openapi};
+use crate::{migrate, openapi, roles};
 
 /// The name the composed API goes by.
 pub const COMPOSED: &str = "runtime";
@@ -73,6 +73,9 @@ pub struct Prepared {
     pub served: Vec<String>,
     /// The change log's hub, not yet started; `None` while `events.enabled` is off.
     pub events: Option<ChangeHub>,
+    /// The app whose own role (`apps.<name>.database_url`) the process connected as: it checks
+    /// what the owner set up (migrations, change capture) instead of doing it.
+    pub own_role: Option<String>,
 }
 
 impl Prepared {
@@ -89,14 +92,24 @@ pub async fn prepare(
     serve: &Serve,
 ) -> anyhow::Result<Prepared> {
     let events_on = config.raw.events.enabled;
+    let own_role = match serve {
+        Serve::App(name) => config.app_database(name).map(|db| (name.clone(), db)),
+        Serve::All => None,
+    };
+    let database = own_role.as_ref().map_or(config.database(), |(_, db)| db);
     let db = Database::connect(
-        config.database(),
+        database,
         config.server().worker_threads(),
         config.limits().request_timeout(),
     )
     .await?;
-    tracing::info!(database = %config.database().url, "connected");
-    if config.raw.migrations.apply_on_start {
+    tracing::info!(database = %database.url, "connected");
+    let own_role = own_role.map(|(name, _)| name);
+    if let Some(app) = &own_role
+        && config.raw.migrations.apply_on_start
+    {
+        roles::standalone::check_migrations(&db, app, config.migrations_dir()).await?;
+    } else if config.raw.migrations.apply_on_start {
         let applied = migrate::apply(&db, config.migrations_dir(), None)
             .await
             .context("applying pending migrations at start (migrations.apply_on_start)")?;
@@ -176,6 +189,7 @@ pub async fn prepare(
         catalog,
         served,
         events: hub,
+        own_role,
     })
 }
 

@@ -171,3 +171,47 @@ both!(
         assert_eq!(schema["data"]["__schema"]["subscriptionType"], serde_json::Value::Null);
     }
 );
+
+/// A log of the earlier one-row-per-change form (PostgreSQL) is converted in place at start:
+/// its changes keep their ids, a change still in the inbox is sequenced after them, and new
+/// changes follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_log_is_converted_on_postgres() {
+    let Some(db) = crate::helpers::TestDb::postgres().await else {
+        return;
+    };
+    db.execute(
+        r#"CREATE TABLE runtime_change_inbox (seq bigserial NOT NULL, tbl text NOT NULL,
+             op text NOT NULL, row json NOT NULL);
+           CREATE TABLE runtime_changes (id bigint PRIMARY KEY, tbl text NOT NULL,
+             op text NOT NULL, row json NOT NULL, at timestamptz NOT NULL);
+           INSERT INTO runtime_changes VALUES
+             (6, 'customers', 'insert', '{"id": 41, "name": "Ada"}', now()),
+             (7, 'customers', 'delete', '{"id": 41, "name": "Ada"}', now());
+           INSERT INTO runtime_change_inbox (tbl, op, row)
+             VALUES ('customers', 'insert', '{"id": 42, "name": "Grace"}');"#,
+    )
+    .await;
+    let app = TestApp::spawn_with(db, runtime::linked_apps()).await;
+    app.seed().await;
+    let changes = changes_after(&app, "runtime", 0, 4).await;
+    let ids: Vec<i64> = changes.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids[..3], [6, 7, 8], "{changes:?}");
+    assert_eq!(
+        summary(&changes[..3]),
+        [
+            entry("customers", "insert", 41),
+            entry("customers", "delete", 41),
+            entry("customers", "insert", 42)
+        ]
+    );
+    assert_eq!(changes[0]["row"]["name"], "Ada");
+    assert_eq!(changes[1]["row"], serde_json::Value::Null);
+    assert_eq!(changes[1]["before"]["name"], "Ada");
+    let ids: Vec<i64> = changes.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "gapless after the conversion: {ids:?}"
+    );
+    app.finish().await;
+}

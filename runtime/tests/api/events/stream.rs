@@ -82,11 +82,12 @@ async fn open_streams_end_when_the_runtime_stops() {
     let app = TestApp::spawn_sqlite().await;
     let mut stream = Sse::open(&app, "runtime", "/changes", &[]).await;
     let stopping = tokio::spawn(async move { app.finish().await });
-    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next())
+    // Well inside server.shutdown_timeout_secs (30), which a stream left open would run out.
+    let ended = tokio::time::timeout(Duration::from_secs(15), stream.next())
         .await
         .expect("the stream ended at once");
     assert!(ended.is_none());
-    tokio::time::timeout(Duration::from_secs(5), stopping)
+    tokio::time::timeout(Duration::from_secs(15), stopping)
         .await
         .expect("the runtime stopped without waiting for the stream")
         .unwrap();

@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::auth::{customer, secured};
-use crate::helpers::{TestApp, both};
+use crate::helpers::{TestApp, TestDb, both};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -213,3 +213,43 @@ both!(
         );
     }
 );
+
+/// A field the caller's rules hide can be neither selected nor filtered by: the subscription
+/// is refused as a query of the same selection and filter would be, before anything streams.
+async fn hidden_fields_are_refused(db: TestDb) {
+    let (app, _migrations) = crate::tenancy::spawn(db).await;
+    let bearer = format!("Bearer {}", crate::tenancy::member(1));
+    let mut socket = connect(&app, "tenants", json!({"Authorization": bearer})).await;
+    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+    for (id, document) in [
+        ("select", "subscription { noteSaved { id secret } }"),
+        (
+            "filter",
+            r#"subscription { noteSaved(where: {secret: {eq: "x"}}) { id } }"#,
+        ),
+    ] {
+        subscribe(&mut socket, id, document).await;
+        let refused = receive(&mut socket).await;
+        assert_eq!(refused["id"], id, "{refused}");
+        let error = &refused["payload"]["errors"][0];
+        assert_eq!(error["extensions"]["code"], "FIELD_FORBIDDEN", "{refused}");
+        assert!(
+            error["message"].as_str().unwrap().contains("`secret`"),
+            "{refused}"
+        );
+        assert_eq!(receive(&mut socket).await["type"], "complete");
+    }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_fields_are_refused_on_sqlite() {
+    hidden_fields_are_refused(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_fields_are_refused_on_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        hidden_fields_are_refused(db).await;
+    }
+}

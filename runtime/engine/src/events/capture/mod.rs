@@ -10,7 +10,10 @@ mod sqlite;
 use crate::catalog::{Catalog, Table, TableKind};
 use crate::db::Database;
 
-/// The change log: one row per committed change, by increasing `id`. Hidden from every API.
+pub use postgres::TRIGGER_NAMES;
+
+/// The change log, by increasing id: on SQLite one row per committed change, on PostgreSQL one
+/// row per statement's changes (ids `last - n + 1` to `last`). Hidden from every API.
 pub const LOG_TABLE: &str = "runtime_changes";
 
 /// PostgreSQL: where triggers write, before the sequencer gives each change its `id` in commit
@@ -19,6 +22,14 @@ pub const INBOX_TABLE: &str = "runtime_change_inbox";
 
 /// Every trigger the runtime creates starts with this.
 pub const TRIGGER_PREFIX: &str = "runtime_changes_";
+
+/// PostgreSQL: the functions the log works through, each run as its owner.
+pub const FUNCTIONS: [&str; 4] = [
+    postgres::FUNCTION,
+    super::sequencer::FUNCTION,
+    super::log::PRUNE_FUNCTION,
+    super::log::BOUNDS_FUNCTION,
+];
 
 /// Whether a table is the runtime's own, which no app may list.
 pub fn is_internal(table: &str) -> bool {
