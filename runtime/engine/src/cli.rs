@@ -1,8 +1,8 @@
-//! The `runtime` command line: `start`, `migrate apply|status|new`, `openapi`, `graphql-schema`,
-//! `token`, `rules`, `app new|list|remove`, `db introspect|roles`.
+//! The `runtime` command line: `start`, `migrate apply|status|new|baseline|undo`, `openapi`,
+//! `graphql-schema`, `token`, `rules`, `app new|list|remove`, `db introspect|roles|backup|restore`.
 //! The binary only hands its linked apps to [`main`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -13,7 +13,7 @@ use crate::config::{CheckedConfig, CliOverrides, Config, ConfigFile, LogConfig, 
 use crate::db::Database;
 use crate::model::TableGrant;
 use crate::server::{COMPOSED, PreparedApi, Runtime, Serve, prepare};
-use crate::{apps, auth, graphql, migrate, roles};
+use crate::{apps, auth, backup, graphql, migrate, roles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -140,6 +140,22 @@ enum DbAction {
         #[arg(long, value_name = "NAME")]
         app: Option<String>,
     },
+    /// Writes a consistent copy of the whole database to FILE, while runtimes may serve it
+    /// (SQLite: a database file; PostgreSQL: an archive of `pg_dump --format=custom`).
+    Backup {
+        file: PathBuf,
+        /// Overwrite FILE when it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replaces the whole database with the backup in FILE (SQLite: only while no runtime
+    /// serves it).
+    Restore {
+        file: PathBuf,
+        /// Confirms that everything in the database now is to be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,8 +168,20 @@ enum MigrateAction {
     },
     /// Lists applied and pending migrations.
     Status,
-    /// Creates the next migration file.
+    /// Creates the next migration file and its undo file.
     New { name: String },
+    /// Records every migration up to VERSION as applied without running it, for a database
+    /// whose schema exists already.
+    Baseline {
+        #[arg(value_parser = clap::value_parser!(i32).range(1..))]
+        version: i32,
+    },
+    /// Undoes the last applied migration with its undo file (`U<version>__<name>.sql`).
+    Undo {
+        /// Undo every applied migration above this version instead, newest first (0: all).
+        #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i32).range(0..))]
+        to: Option<i32>,
+    },
 }
 
 /// Parses the command line, runs the command, and reports the error chain on failure.
@@ -245,6 +273,8 @@ async fn run(cli: Cli, linked: Vec<App>) -> anyhow::Result<()> {
             DbAction::Roles { apply, revoke, app } => {
                 roles_command(&config, &apps, app.as_deref(), apply, revoke).await
             }
+            DbAction::Backup { file, force } => backup_command(&config, &file, force).await,
+            DbAction::Restore { file, yes } => restore_command(&config, &file, yes).await,
         },
         Command::Rules { app } => print_rules(&apps, app.as_deref()),
         Command::Start { app, .. } => {
@@ -328,8 +358,41 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
     let dir = config.migrations_dir();
     match action {
         MigrateAction::New { name } => {
-            let path = migrate::create(dir, &name)?;
-            println!("created {}", path.display());
+            let created = migrate::create(dir, &name)?;
+            println!("created {}", created.path.display());
+            println!("created {} (undoes it)", created.undo.display());
+        }
+        MigrateAction::Baseline { version } => {
+            let db =
+                Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
+            let marked = migrate::baseline(&db, dir, version).await;
+            db.close().await;
+            let marked = marked?;
+            if marked.is_empty() {
+                println!("nothing to mark: migrations up to version {version} are applied");
+            }
+            for migration in marked {
+                println!("marked {} as applied (not run)", migration.label());
+            }
+        }
+        MigrateAction::Undo { to } => {
+            let db =
+                Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
+            let undone = migrate::undo(&db, dir, to).await;
+            db.close().await;
+            let undone =
+                undone.with_context(|| format!("undoing migrations from {}", dir.display()))?;
+            if undone.is_empty() {
+                match to {
+                    Some(version) => {
+                        println!("nothing to undo: no migration above version {version} is applied")
+                    }
+                    None => println!("nothing to undo: no migration is applied"),
+                }
+            }
+            for migration in undone {
+                println!("undid {}", migration.label());
+            }
         }
         MigrateAction::Apply { to } => {
             let db =
@@ -348,12 +411,18 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
         MigrateAction::Status => {
             let db =
                 Database::connect(config.database(), 1, config.limits().request_timeout()).await?;
-            println!("{:<8} {:<32} state", "version", "name");
+            println!("{:<8} {:<32} {:<6} state", "version", "name", "undo");
             for state in migrate::status(&db, dir).await? {
+                let undo = match state.undo {
+                    migrate::UndoFile::Ready => "yes",
+                    migrate::UndoFile::Empty => "empty",
+                    migrate::UndoFile::Missing => "no",
+                };
                 println!(
-                    "{:<8} {:<32} {}",
+                    "{:<8} {:<32} {:<6} {}",
                     state.version,
                     state.name,
+                    undo,
                     describe(&state)
                 );
             }
@@ -361,6 +430,58 @@ async fn migrate_command(config: &CheckedConfig, action: MigrateAction) -> anyho
         }
     }
     Ok(())
+}
+
+/// Writes a backup of the database to `file` and reports it.
+async fn backup_command(config: &CheckedConfig, file: &Path, force: bool) -> anyhow::Result<()> {
+    let target = backup::Target::of(config.database())?;
+    let summary = backup::backup(config.database(), file, force, say)
+        .await
+        .with_context(|| format!("backing up to {}", file.display()))?;
+    report(
+        &format!("backed up {} to {}", target.describe(), file.display()),
+        &summary,
+    );
+    Ok(())
+}
+
+/// Replaces the database with the backup in `file`, only with `yes`, and reports it.
+async fn restore_command(config: &CheckedConfig, file: &Path, yes: bool) -> anyhow::Result<()> {
+    let target = backup::check(config.database(), file)?;
+    if !yes {
+        anyhow::bail!(
+            "restoring {} replaces {}: every table and row in it now is lost; \
+             run again with --yes to do it",
+            file.display(),
+            target.describe()
+        );
+    }
+    let summary = backup::restore(config.database(), file, say)
+        .await
+        .with_context(|| format!("restoring {}", file.display()))?;
+    report(
+        &format!("restored {} from {}", target.describe(), file.display()),
+        &summary,
+    );
+    Ok(())
+}
+
+/// Progress of a backup or a restore, on stderr.
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
+/// What a backup or a restore did: the file's size, how long, and the rows of every table.
+fn report(what: &str, summary: &backup::Summary) {
+    println!(
+        "{what} ({} bytes) in {:.2} s",
+        summary.bytes,
+        summary.took.as_secs_f64()
+    );
+    println!("{:<40} rows", "table");
+    for (table, rows) in &summary.tables {
+        println!("{table:<40} {rows}");
+    }
 }
 
 /// Prints the roles' SQL, or runs it and prints what ran.

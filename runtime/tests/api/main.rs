@@ -1,11 +1,13 @@
 //! End-to-end tests: the runtime on port 0 over a fresh database, called over HTTP.
 
+mod commands;
 mod helpers;
 mod seed;
 
 mod allowlist;
 mod app_commands;
 mod auth;
+mod backup;
 mod cli;
 mod composed;
 mod concurrent_reads;
@@ -24,6 +26,7 @@ mod graphql_schema;
 mod hostile_input;
 mod introspect;
 mod json_bodies;
+mod migrate_undo;
 mod migrations;
 mod openapi;
 mod operations;

@@ -87,8 +87,13 @@ with_db!(new_migrations_get_the_next_version_and_apply, |db| {
     let dir = copy_of_migrations();
     migrate::apply(&pool, dir.path(), None).await.unwrap();
     let created = migrate::create(dir.path(), "add_notes").unwrap();
-    assert_eq!(created.file_name().unwrap(), "V6__add_notes.sql");
-    std::fs::write(&created, "ALTER TABLE customers ADD COLUMN notes TEXT;\n").unwrap();
+    assert_eq!(created.path.file_name().unwrap(), "V6__add_notes.sql");
+    assert_eq!(created.undo.file_name().unwrap(), "U6__add_notes.sql");
+    std::fs::write(
+        &created.path,
+        "ALTER TABLE customers ADD COLUMN notes TEXT;\n",
+    )
+    .unwrap();
     let applied = migrate::apply(&pool, dir.path(), None).await.unwrap();
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0].name, "add_notes");

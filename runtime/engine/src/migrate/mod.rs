@@ -1,24 +1,32 @@
-//! The one migration set: `apply`, `status` and `new`, run by refinery over sqlx.
+//! The one migration set: `apply`, `status`, `new`, `baseline` and `undo`, run by refinery over
+//! sqlx.
 //!
 //! Applied migrations are tracked in [`HISTORY_TABLE`], which the catalog leaves out so no app can
 //! ever serve it. A migration whose file changed after it was applied stops `apply` with an
-//! error. On PostgreSQL a session advisory lock serialises concurrent `apply`s, so each migration
-//! is applied exactly once however many processes start together; on SQLite each migration and
-//! its history row commit in one transaction, so a racing second process fails instead of
-//! applying twice.
+//! error. On PostgreSQL a session advisory lock serialises concurrent `apply`s, `baseline`s and
+//! `undo`s, so each migration is applied exactly once however many processes start together; on
+//! SQLite each migration and its history row commit in one transaction, so a racing second
+//! process fails instead of applying twice.
 
+mod baseline;
+mod capture;
 mod driver;
 mod files;
+mod lock;
+mod undo;
 
 use std::path::Path;
 
 use refinery_core::{Migration, Runner, Target};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::ConnectOptions;
 
-pub use files::{MigrationFile, create};
+pub use baseline::baseline;
+pub use files::{MigrationFile, NewMigration, create};
+pub use undo::undo;
 
 use crate::db::Database;
 use driver::MigrationConnection;
+use lock::Locked;
 
 /// The table that records applied migrations.
 pub const HISTORY_TABLE: &str = "refinery_schema_history";
@@ -30,6 +38,11 @@ const ADVISORY_LOCK_KEY: i64 = 0x72756e74696d65;
 pub enum MigrateError {
     #[error("could not read {path}: {source}")]
     Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("could not write {path}: {source}")]
+    Write {
         path: String,
         source: std::io::Error,
     },
@@ -49,12 +62,40 @@ pub enum MigrateError {
     },
     #[error("no migration has version {0}")]
     UnknownTarget(i32),
+    #[error(
+        "cannot baseline at version {version}: migrations above it are applied already ({applied})"
+    )]
+    AppliedAbove { version: i32, applied: String },
+    #[error("{migration} has no undo file ({expected}); nothing was undone")]
+    NoUndo { migration: String, expected: String },
+    #[error(
+        "the undo file {path} holds no SQL statement: write the statements that undo its migration; nothing was undone"
+    )]
+    EmptyUndo { path: String },
+    #[error(
+        "undoing {migration} failed and was rolled back, it stays applied{}: {reason}",
+        already_undone(undone)
+    )]
+    UndoFailed {
+        migration: String,
+        /// Undone before it, each in its own transaction.
+        undone: Vec<String>,
+        reason: String,
+    },
     #[error("migration failed: {0}")]
     Refinery(#[from] Box<refinery_core::Error>),
     #[error("database error while migrating: {0}")]
     Database(#[from] sqlx::Error),
     #[error("the database did not answer: {0}")]
     Unreachable(String),
+}
+
+fn already_undone(undone: &[String]) -> String {
+    if undone.is_empty() {
+        String::new()
+    } else {
+        format!(" (undone before it: {})", undone.join(", "))
+    }
 }
 
 /// How far the database is along the migration set on disk, for readiness and `/metrics`.
@@ -104,6 +145,19 @@ pub struct MigrationState {
     pub changed: bool,
     /// Applied, but no file on disk.
     pub missing_file: bool,
+    /// Whether `migrate undo` could undo it.
+    pub undo: UndoFile,
+}
+
+/// A migration's undo file, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoFile {
+    /// There is none: the migration cannot be undone.
+    Missing,
+    /// There is one, but it holds no statement yet (as `migrate new` writes it).
+    Empty,
+    /// There is one, with SQL.
+    Ready,
 }
 
 /// Applies pending migrations up to `target` (all when `None`); returns the applied ones.
@@ -119,25 +173,9 @@ pub async fn apply(
         return Err(MigrateError::UnknownTarget(version));
     }
     let migrations: Vec<Migration> = loaded.iter().map(|(_, m)| m.clone()).collect();
-    let mut conn = connect(db).await?;
-    if let MigrationConnection::Postgres(pg) = &mut conn {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(ADVISORY_LOCK_KEY)
-            .execute(&mut *pg)
-            .await?;
-    }
-    let result = run(&mut conn, &migrations, target, dir).await;
-    match conn {
-        MigrationConnection::Postgres(mut pg) => {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(ADVISORY_LOCK_KEY)
-                .execute(&mut pg)
-                .await?;
-            pg.close().await?;
-        }
-        MigrationConnection::Sqlite(lite) => lite.close().await?,
-    }
-    let applied = result?;
+    let mut locked = Locked::open(db).await?;
+    let result = run(locked.conn(), &migrations, target, dir).await;
+    let applied = locked.finish(result).await?;
     Ok(loaded
         .into_iter()
         .filter(|(f, _)| applied.contains(&f.version))
@@ -184,29 +222,26 @@ fn explain(error: refinery_core::Error, dir: &Path) -> MigrateError {
 pub async fn status(db: &Database, dir: &Path) -> Result<Vec<MigrationState>, MigrateError> {
     let loaded = files::load(dir, db.dialect())?;
     let mut conn = connect(db).await?;
-    let applied = if history_exists(&mut conn).await? {
-        Runner::new(&[])
-            .get_applied_migrations_async(&mut conn)
-            .await
-            .map_err(Box::new)?
-    } else {
-        Vec::new()
-    };
-    let mut states: Vec<MigrationState> = loaded
-        .iter()
-        .map(|(file, migration)| {
-            let done = applied.iter().find(|a| a.version() == file.version);
-            MigrationState {
-                version: file.version,
-                name: file.name.clone(),
-                applied_on: done.and_then(|a| a.applied_on()).map(|t| t.to_string()),
-                changed: done.is_some_and(|a| {
-                    a.checksum() != migration.checksum() || a.name() != migration.name()
-                }),
-                missing_file: false,
-            }
-        })
-        .collect();
+    let applied = applied(&mut conn).await?;
+    let mut states = Vec::new();
+    for (file, migration) in &loaded {
+        let done = applied.iter().find(|a| a.version() == file.version);
+        let undo = match &file.undo {
+            None => UndoFile::Missing,
+            Some(path) if files::has_statements(&files::read(path)?) => UndoFile::Ready,
+            Some(_) => UndoFile::Empty,
+        };
+        states.push(MigrationState {
+            version: file.version,
+            name: file.name.clone(),
+            applied_on: done.and_then(|a| a.applied_on()).map(|t| t.to_string()),
+            changed: done.is_some_and(|a| {
+                a.checksum() != migration.checksum() || a.name() != migration.name()
+            }),
+            missing_file: false,
+            undo,
+        });
+    }
     for orphan in applied
         .iter()
         .filter(|a| !loaded.iter().any(|(f, _)| f.version == a.version()))
@@ -217,10 +252,22 @@ pub async fn status(db: &Database, dir: &Path) -> Result<Vec<MigrationState>, Mi
             applied_on: orphan.applied_on().map(|t| t.to_string()),
             changed: false,
             missing_file: true,
+            undo: UndoFile::Missing,
         });
     }
     states.sort_by_key(|s| s.version);
     Ok(states)
+}
+
+/// The applied migrations, in version order; none while there is no history table.
+async fn applied(conn: &mut MigrationConnection) -> Result<Vec<Migration>, MigrateError> {
+    if !history_exists(conn).await? {
+        return Ok(Vec::new());
+    }
+    Ok(Runner::new(&[])
+        .get_applied_migrations_async(conn)
+        .await
+        .map_err(Box::new)?)
 }
 
 async fn history_exists(conn: &mut MigrationConnection) -> Result<bool, sqlx::Error> {

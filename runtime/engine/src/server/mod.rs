@@ -33,6 +33,7 @@ pub use served::ServedApi;
 use crate::api::StatementCounter;
 use crate::app::App;
 use crate::auth::Authenticator;
+use crate::backup::InUse;
 use crate::config::CheckedConfig;
 use crate::db::Database;
 use crate::events::{ChangeHub, capture, nats};
@@ -59,6 +60,8 @@ pub struct Runtime {
     db: Database,
     statements: StatementCounter,
     events: Option<ChangeHub>,
+    /// Held while serving, so `db restore` never swaps a SQLite file this process uses.
+    _in_use: Option<InUse>,
 }
 
 /// Stops a running runtime.
@@ -88,6 +91,7 @@ impl Runtime {
     /// Connects, optionally migrates, introspects, builds every app model and binds every
     /// listener. Nothing is served until [`Runtime::run`].
     pub async fn build(config: &CheckedConfig, apps: &[App], serve: Serve) -> anyhow::Result<Self> {
+        let in_use = InUse::serve(config.database())?;
         let Prepared {
             db,
             apis,
@@ -192,6 +196,7 @@ impl Runtime {
             db,
             statements,
             events,
+            _in_use: in_use,
         })
     }
 

@@ -20,6 +20,9 @@ pub const LOG_TABLE: &str = "runtime_changes";
 /// order ([`super::sequencer`]). Hidden from every API.
 pub const INBOX_TABLE: &str = "runtime_change_inbox";
 
+/// Every trigger the runtime creates starts with this.
+pub const TRIGGER_PREFIX: &str = "runtime_changes_";
+
 /// PostgreSQL: the functions the log works through, each run as its owner.
 pub const FUNCTIONS: [&str; 4] = [
     postgres::FUNCTION,

@@ -7,12 +7,9 @@ use std::fmt::Write as _;
 
 use sqlx::{Connection as _, SqliteConnection};
 
-use super::{Installed, LOG_TABLE};
+use super::{Installed, LOG_TABLE, TRIGGER_PREFIX as PREFIX};
 use crate::catalog::{ColumnKind, Table};
 use crate::sql::quote::{ident, literal};
-
-/// Every trigger the runtime creates starts with this.
-const PREFIX: &str = "runtime_changes_";
 
 const OPS: [(&str, &str); 3] = [("insert", "NEW"), ("update", "NEW"), ("delete", "OLD")];
 

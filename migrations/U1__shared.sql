@@ -1,0 +1,4 @@
+-- Undoes V1__shared: the shared contact tables.
+DROP TABLE phones;
+DROP TABLE emails;
+DROP TABLE addresses;

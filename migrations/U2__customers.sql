@@ -1,0 +1,2 @@
+-- Undoes V2__customers (its indexes go with the table).
+DROP TABLE customers;

@@ -1,0 +1,2 @@
+-- Undoes V3__products.
+DROP TABLE products;
