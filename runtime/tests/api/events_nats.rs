@@ -36,12 +36,17 @@ struct NatsServer {
 }
 
 impl NatsServer {
-    /// A free port and an empty store, nothing running yet.
+    /// A free port and an empty store, nothing running yet. The port lies below the kernel's
+    /// range of ephemeral ports (32768 and up here), so no listener on port 0 (the runtimes of
+    /// other tests) can take it while the server is stopped and started again on it.
     fn reserve() -> Self {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let first = 20_000 + (std::process::id() as usize * 131) % 10_000;
+        let port = (0..10_000)
+            .map(|step| (first + NEXT.fetch_add(1, Ordering::Relaxed) + step) % 10_000 + 20_000)
+            .map(|port| u16::try_from(port).expect("a port"))
+            .find(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, *port)).is_ok())
+            .expect("a free port below the ephemeral range");
         Self {
             port,
             store: tempfile::tempdir().expect("a store folder"),
@@ -82,7 +87,7 @@ impl NatsServer {
             .expect("nats-server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
+        while !Self::greets(self.port) {
             assert!(
                 Instant::now() < deadline,
                 "nats-server did not listen on {} within 10 s (log: {})",
@@ -91,6 +96,16 @@ impl NatsServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether a NATS server answers on `port`: its greeting is an `INFO` line.
+    fn greets(port: u16) -> bool {
+        let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut greeting = [0; 4];
+        std::io::Read::read_exact(&mut stream, &mut greeting).is_ok() && &greeting == b"INFO"
     }
 
     /// Kills the server, as a crash would.

@@ -3,7 +3,9 @@
 //! or in the output. Their `--verbose` lines are relayed as progress, and a line says they are
 //! still at work when they are quiet for a while. The backup's row counts come from the very
 //! snapshot `pg_dump` copies: a repeatable-read transaction exports it, counts in it and hands it
-//! to `pg_dump --snapshot`.
+//! to `pg_dump --snapshot`. A restore leaves out what belongs to roles (grants and row-level
+//! security policies, which name roles that may no longer exist, or not on this server):
+//! `runtime db roles --apply` gives them again.
 
 use std::ffi::OsString;
 use std::io::{BufRead as _, BufReader, Read as _};
@@ -136,8 +138,12 @@ pub(super) async fn restore(
 ) -> Result<Summary, BackupError> {
     let started = Instant::now();
     let libpq = Libpq::new(url)?;
+    let contents = without_policies(file)?;
     let args: Vec<OsString> = vec![
         "--clean".into(),
+        "--no-privileges".into(),
+        "--use-list".into(),
+        contents.path().into(),
         "--if-exists".into(),
         "--no-owner".into(),
         "--single-transaction".into(),
@@ -168,6 +174,45 @@ pub(super) async fn restore(
         bytes,
         took: started.elapsed(),
     })
+}
+
+/// The archive's table of contents (`pg_restore --list`) without its row-level security
+/// policies, as a file for `pg_restore --use-list`.
+fn without_policies(file: &Path) -> Result<tempfile::NamedTempFile, BackupError> {
+    let listed = Command::new("pg_restore")
+        .arg("--list")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                BackupError::ToolMissing { tool: "pg_restore" }
+            } else {
+                BackupError::Io {
+                    context: "could not run `pg_restore --list`".into(),
+                    source,
+                }
+            }
+        })?;
+    if !listed.status.success() {
+        return Err(BackupError::ToolFailed {
+            tool: "pg_restore",
+            status: listed.status.to_string(),
+            detail: String::from_utf8_lossy(&listed.stderr).trim().to_string(),
+        });
+    }
+    let kept: String = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|line| !line.contains(" POLICY "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let mut contents = tempfile::NamedTempFile::new().map_err(BackupError::io(
+        "could not write the restore's table of contents".to_string(),
+    ))?;
+    std::io::Write::write_all(&mut contents, kept.as_bytes()).map_err(BackupError::io(
+        "could not write the restore's table of contents".to_string(),
+    ))?;
+    Ok(contents)
 }
 
 /// Runs a PostgreSQL client tool, relaying what it writes to stderr; `watch` is a file it
