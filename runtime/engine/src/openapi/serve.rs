@@ -17,19 +17,23 @@ pub const UI_PATH: &str = "/documentation";
 pub const JSON_PATH: &str = "/documentation/json";
 pub const YAML_PATH: &str = "/documentation/yaml";
 
-/// A listener's document, built at start and rendered on its first request (rendering every
-/// listener's document at start took half of the start-up time).
+/// Builds a listener's document.
+type Build = Box<dyn Fn() -> anyhow::Result<OpenApi> + Send + Sync>;
+
+/// A listener's document, built and rendered on its first request: rendering every listener's
+/// document at start took half of the start-up time, and the built documents of every listener
+/// held a few MiB that most processes never serve. Only the rendered text is kept.
 pub struct Documentation {
-    document: OpenApi,
+    build: Build,
     json: OnceLock<String>,
     yaml: OnceLock<String>,
     ui: Arc<Config<'static>>,
 }
 
 impl Documentation {
-    pub fn new(document: OpenApi) -> Self {
+    pub fn new(build: impl Fn() -> anyhow::Result<OpenApi> + Send + Sync + 'static) -> Self {
         Self {
-            document,
+            build: Box::new(build),
             json: OnceLock::new(),
             yaml: OnceLock::new(),
             ui: Arc::new(Config::new([JSON_PATH])),
@@ -38,7 +42,7 @@ impl Documentation {
 
     fn json(&self) -> anyhow::Result<&str> {
         rendered(&self.json, || {
-            self.document
+            (self.build)()?
                 .to_pretty_json()
                 .context("rendering the OpenAPI document as JSON")
         })
@@ -46,7 +50,7 @@ impl Documentation {
 
     fn yaml(&self) -> anyhow::Result<&str> {
         rendered(&self.yaml, || {
-            self.document
+            (self.build)()?
                 .to_yaml()
                 .context("rendering the OpenAPI document as YAML")
         })

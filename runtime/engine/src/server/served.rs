@@ -59,12 +59,17 @@ impl ServedApi {
         }
         let graphql = graphql::schema(api.context.clone())
             .with_context(|| format!("building the GraphQL schema of `{}`", api.name))?;
-        let document = api.document(config.limits(), authenticator.is_some())?;
+        // Built here so that a document that cannot be built stops the start, then dropped:
+        // the listener builds it again when it is first asked for.
+        let secured = authenticator.is_some();
+        drop(api.document(config.limits(), secured)?);
+        let (prepared, limits) = (api.clone(), config.limits().clone());
+        let documentation = Documentation::new(move || Ok(prepared.document(&limits, secured)?));
         Ok(Self {
             graphql,
             documents: graphql::DocumentCache::new(&config.raw.graphql),
             start_page: start_page::render(model, &api.apps(), authenticator.is_some()).into(),
-            documentation: Arc::new(Documentation::new(document)),
+            documentation: Arc::new(documentation),
             custom: api
                 .custom
                 .iter()
