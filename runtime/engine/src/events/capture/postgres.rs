@@ -62,7 +62,8 @@ fn definer(schema: &str) -> String {
 
 /// The inbox, the log and the capture function. Each log row is one statement's changes: ids
 /// `last - n + 1` to `last`, in the array's order. Tables of the earlier one-row-per-change form
-/// are converted in place (each row an array of one).
+/// are converted in place (each row an array of one). Tables already in shape are not altered,
+/// so a runtime starting beside others that write takes no lock on them.
 fn schema_sql(definer: &str) -> String {
     format!(
         "DO $convert$ BEGIN
@@ -85,11 +86,19 @@ fn schema_sql(definer: &str) -> String {
          CREATE TABLE IF NOT EXISTS {INBOX_TABLE} (\
            seq bigserial NOT NULL, tbl text NOT NULL, op text NOT NULL, rows json NOT NULL, \
            n integer NOT NULL);
-         ALTER TABLE {INBOX_TABLE} ALTER COLUMN rows SET STORAGE EXTERNAL;
          CREATE TABLE IF NOT EXISTS {LOG_TABLE} (\
            last bigint PRIMARY KEY, n integer NOT NULL, tbl text NOT NULL, op text NOT NULL, \
            rows json NOT NULL, at timestamptz NOT NULL);
-         ALTER TABLE {LOG_TABLE} ALTER COLUMN rows SET STORAGE EXTERNAL;
+         DO $storage$ BEGIN
+           IF (SELECT attstorage FROM pg_attribute
+               WHERE attrelid = '{INBOX_TABLE}'::regclass AND attname = 'rows') <> 'e' THEN
+             ALTER TABLE {INBOX_TABLE} ALTER COLUMN rows SET STORAGE EXTERNAL;
+           END IF;
+           IF (SELECT attstorage FROM pg_attribute
+               WHERE attrelid = '{LOG_TABLE}'::regclass AND attname = 'rows') <> 'e' THEN
+             ALTER TABLE {LOG_TABLE} ALTER COLUMN rows SET STORAGE EXTERNAL;
+           END IF;
+         END $storage$;
          CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql {definer} AS $fn$
          BEGIN
            INSERT INTO {INBOX_TABLE} (tbl, op, rows, n)
